@@ -1,0 +1,56 @@
+"""The typed result of `Bot.ask`: what every interface (CLI, UI, eval, Python) receives."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk of one article; `start`/`end` are character offsets into the article text."""
+
+    number: int
+    source: str
+    title: str
+    date: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote: `article_text[start:end] == quote` for the article named by `source`."""
+
+    number: int
+    source: str
+    title: str
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    rewritten_query: str
+    backend: str
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+    removed_sentences: list[str] = field(default_factory=list)
+    extractive: bool = False
+    draft: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["answer"] = data.pop("text")
+        return data

@@ -1,0 +1,173 @@
+"""Reading a corpus folder into articles: text, title, date and a content hash per file.
+
+Files that cannot be read as UTF-8 text are skipped with a one-line warning, so one bad file never
+stops the rest of the folder from being indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from bot.errors import BotError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+TITLE_MAX_CHARS = 90
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DATE_PATTERNS = (
+    re.compile(r"\b(\d{4}-\d{2}-\d{2})\b"),
+    re.compile(rf"\b((?:{_MONTHS}) \d{{1,2}}, \d{{4}})\b"),
+    re.compile(rf"\b(\d{{1,2}} (?:{_MONTHS}) \d{{4}})\b"),
+)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One source file. `text` is what passages and quotes are cut from (for HTML, the visible text)."""
+
+    name: str
+    title: str
+    date: str | None
+    text: str
+    sha256: str
+
+
+def iter_article_files(corpus: Path) -> Iterator[Path]:
+    for path in sorted(corpus.rglob("*")):
+        rel = path.relative_to(corpus)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            yield path
+
+
+def read_corpus(corpus: Path) -> tuple[list[Article], list[str]]:
+    """Return the readable articles and one warning line per skipped file."""
+    if not corpus.is_dir():
+        raise BotError(
+            f"Corpus folder not found: {corpus}. Pass --corpus DIR with your .txt, .md or .html articles."
+        )
+    articles: list[Article] = []
+    warnings: list[str] = []
+    for path in iter_article_files(corpus):
+        name = path.relative_to(corpus).as_posix()
+        try:
+            articles.append(read_article(path, name))
+        except ValueError as err:
+            warnings.append(f"skipped {name}: {err}")
+    return articles, warnings
+
+
+def read_article(path: Path, name: str) -> Article:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read it ({err.strerror})") from None
+    if b"\x00" in raw[:8192]:
+        raise ValueError("it looks binary, not text")
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text (re-save it as UTF-8)") from None
+    if path.suffix.lower() in (".html", ".htm"):
+        title, text, date = parse_html(source)
+    else:
+        text, title, date = source, first_line_title(source), None
+    if not text.strip():
+        raise ValueError("it is empty")
+    return Article(
+        name=name,
+        title=title or first_line_title(text) or name,
+        date=date or find_date(text),
+        text=text,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def first_line_title(text: str) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = line.lstrip("#").strip()
+    if len(line) <= TITLE_MAX_CHARS:
+        return line
+    return line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def find_date(text: str) -> str | None:
+    head = text[:2000]
+    for pattern in _DATE_PATTERNS:
+        if match := pattern.search(head):
+            return match.group(1)
+    return None
+
+
+class _HTMLText(HTMLParser):
+    _BLOCKS = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "article",
+        "section",
+        "header",
+    }
+    _HIDDEN = {"script", "style", "noscript", "template", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self.date: str | None = None
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+        if tag in ("meta", "time"):
+            values = dict(attrs)
+            key = (values.get("property") or values.get("name") or "").lower()
+            stamp = values.get("datetime") or (
+                values.get("content") if "date" in key or "time" in key else None
+            )
+            if stamp and not self.date and (found := find_date(stamp)):
+                self.date = found
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def parse_html(source: str) -> tuple[str, str, str | None]:
+    """Return (title, visible text, date) of an HTML page."""
+    parser = _HTMLText()
+    parser.feed(source)
+    parser.close()
+    text = re.sub(r"[ \t]+", " ", "".join(parser.parts))
+    text = re.sub(r"\s*\n\s*", "\n\n", text).strip()
+    return " ".join(parser.title.split()), text, parser.date

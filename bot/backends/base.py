@@ -1,0 +1,116 @@
+"""One small interface for every LLM backend, and the registry that picks one.
+
+Backends are plugins: the built-in ones are registered through the `bot.backends` entry-point group
+(see pyproject.toml), and `register_backend` adds one at run time (the tests' scripted model uses it).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import ClassVar
+
+from bot.errors import BotError
+from bot.settings import Settings
+
+Message = dict[str, str]
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    can_stream: ClassVar[bool] = True
+    model: str
+    note: str = ""  # why this backend was chosen, shown by `bot doctor` and the UI
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} · {self.model}"
+
+    def check(self) -> None:  # noqa: B027 - optional hook, most backends have nothing to check
+        """Raise BotError with the fix if this backend cannot answer right now."""
+
+    @abstractmethod
+    def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
+        """Yield the reply in pieces as the model produces them."""
+
+
+BackendFactory = Callable[[Settings], Backend]
+_registry: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    _registry[name] = factory
+
+
+def available_backends() -> dict[str, BackendFactory]:
+    for ep in entry_points(group="bot.backends"):
+        _registry.setdefault(ep.name, ep.load())
+    return dict(_registry)
+
+
+def create_backend(settings: Settings) -> Backend:
+    backends = available_backends()
+    if settings.backend != "auto":
+        if settings.backend not in backends:
+            raise BotError(
+                f"Unknown backend {settings.backend!r}: choose one of {', '.join(sorted(backends))}."
+            )
+        return backends[settings.backend](settings)
+    ollama = backends["ollama"](settings)
+    try:
+        ollama.check_quickly()  # type: ignore[attr-defined]
+        ollama.note = "Ollama answered"
+        return ollama
+    except BotError as err:
+        embedded = backends["embedded"](settings)
+        embedded.note = f"auto: {err}"
+        return embedded
+
+
+def with_deadlines(chunks: Iterator[str], *, first_token: float, total: float, label: str) -> Iterator[str]:
+    """Enforce a time-to-first-token limit and a total limit on any stream, whatever the backend.
+
+    The stream is pumped from a worker thread so a stalled server cannot block the caller past its limit.
+    """
+    box: queue.Queue[tuple[str, object]] = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                box.put(("chunk", chunk))
+            box.put(("done", None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer thread
+            box.put(("error", err))
+
+    threading.Thread(target=pump, daemon=True, name=f"{label}-stream").start()
+    started = time.monotonic()
+    first = True
+    try:
+        while True:
+            limit = first_token if first else total - (time.monotonic() - started)
+            try:
+                kind, value = box.get(timeout=max(limit, 0.001))
+            except queue.Empty:
+                if first:
+                    raise BotError(
+                        f"{label} sent no answer within {first_token:g}s. It may be loading the model; "
+                        "try again, or raise BOT_TTFT_TIMEOUT."
+                    ) from None
+                raise BotError(
+                    f"{label} did not finish within {total:g}s; raise BOT_TIMEOUT for long answers."
+                ) from None
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            first = False
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()

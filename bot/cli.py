@@ -1,0 +1,148 @@
+"""The `bot` command line. Every command is a thin shell over `Bot`; errors print as one line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bot.errors import BotError
+
+
+def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--corpus, --data-dir and --backend, the same on every command."""
+    command = click.option(
+        "--backend",
+        type=click.Choice(["auto", "ollama", "embedded"]),
+        default=None,
+        help="LLM backend (env BOT_BACKEND; default auto: Ollama if it answers, else the bundled model).",
+    )(command)
+    command = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where the index is kept (env BOT_DATA_DIR; default a per-corpus folder in ~/.local/share/news-bot).",
+    )(command)
+    command = click.option(
+        "--corpus",
+        type=click.Path(),
+        default=None,
+        help="Folder of .txt, .md and .html articles (env BOT_CORPUS; default the bundled seeds/).",
+    )(command)
+    return command
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BotError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper
+
+
+def _load(corpus: str | None, data_dir: str | None, backend: str | None, **overrides: Any) -> Any:
+    from bot.core import Bot
+
+    bot = Bot.load(corpus, data_dir, backend, progress=sys.stderr.isatty(), **overrides)
+    for warning in bot.last_sync.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return bot
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="news-bot")
+def cli() -> None:
+    """Ask questions about a folder of news articles; every answer cites the passage it rests on."""
+
+
+@cli.command()
+@corpus_options
+@click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
+@friendly_errors
+def ingest(corpus: str | None, data_dir: str | None, backend: str | None, rebuild: bool) -> None:
+    """Index the corpus: embed new or changed articles, drop deleted ones."""
+    from bot.embedding import Embedder
+    from bot.index import ArticleIndex
+    from bot.settings import Settings
+
+    settings = Settings.resolve(corpus=corpus, data_dir=data_dir, backend=backend)
+    _, report = ArticleIndex.sync(settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Indexed {settings.corpus} into {settings.data_dir}: {report.summary()}")
+
+
+@cli.command()
+@click.argument("question")
+@corpus_options
+@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.option("--lenient", is_flag=True, help="Mark unsupported sentences instead of removing them.")
+@click.option(
+    "--top-k", type=click.IntRange(1, 20), default=None, help="Passages to retrieve (env BOT_TOP_K)."
+)
+@friendly_errors
+def ask(
+    question: str,
+    corpus: str | None,
+    data_dir: str | None,
+    backend: str | None,
+    as_json: bool,
+    lenient: bool,
+    top_k: int | None,
+) -> None:
+    """Answer QUESTION from the articles, with cited verbatim quotes."""
+    bot = _load(corpus, data_dir, backend, grounding="lenient" if lenient else None, top_k=top_k)
+    answer = bot.ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    for c in answer.citations:
+        click.echo(f"\n[{c.number}] {c.source} (chars {c.start}-{c.end})\n    “{c.quote}”")
+    if answer.refused and answer.passages:
+        click.echo("\nNearest passages:")
+        for p in answer.passages[:3]:
+            click.echo(f"  [{p.number}] {p.source}: {p.text[:160]}…")
+    if answer.removed_sentences:
+        click.echo(f"\n({len(answer.removed_sentences)} unsupported sentence(s) removed by the verifier.)")
+    click.echo(f"\n— {answer.backend} · {answer.model} · {answer.timings['total']:.1f}s", err=True)
+
+
+@cli.command()
+@corpus_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@friendly_errors
+def chat(corpus: str | None, data_dir: str | None, backend: str | None, host: str, port: int) -> None:
+    """Start the chat UI in the browser (Gradio)."""
+    from bot.ui import launch
+
+    launch(_load(corpus, data_dir, backend), host=host, port=port)
+
+
+@cli.command()
+@corpus_options
+@friendly_errors
+def doctor(corpus: str | None, data_dir: str | None, backend: str | None) -> None:
+    """Check Ollama, the bundled model and the index, and say what to fix."""
+    from bot.doctor import run_checks
+
+    ok = True
+    for passed, line in run_checks(corpus=corpus, data_dir=data_dir, backend=backend):
+        ok &= passed
+        click.echo(f"{'ok  ' if passed else 'FIX '} {line}")
+    sys.exit(0 if ok else 1)
+
+
+def main() -> None:
+    cli(prog_name="bot")

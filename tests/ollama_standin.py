@@ -1,0 +1,135 @@
+"""A stand-in Ollama server speaking Ollama's real HTTP API (docs/api.md), with scripted replies.
+
+Ollama cannot run here, so the `ollama` Python client and LlamaIndex's Ollama integration are tested
+against this over real HTTP: GET /api/version, GET /api/tags, POST /api/show, POST /api/chat (NDJSON
+stream or one JSON object).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CREATED = "2026-11-22T12:00:00.000000Z"
+
+
+@dataclass
+class Script:
+    models: list[str] = field(default_factory=lambda: ["qwen2.5:7b"])
+    replies: list[str] = field(default_factory=list)  # popped in order; the last one repeats
+    first_token_delay: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def next_reply(self) -> str:
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+
+def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _model_missing(self, name: str) -> None:
+            self._json(404, {"error": f"model '{name}' not found"})
+
+        def do_GET(self) -> None:
+            if self.path == "/api/version":
+                self._json(200, {"version": "0.12.6"})
+            elif self.path == "/api/tags":
+                self._json(200, {"models": [_tag(m) for m in script.models]})
+            else:
+                self._json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            script.requests.append({"path": self.path, **body})
+            name = body.get("model", "")
+            if name not in script.models:
+                return self._model_missing(name)
+            if self.path == "/api/show":
+                return self._json(200, _show(name))
+            if self.path != "/api/chat":
+                return self._json(404, {"error": "not found"})
+            reply = script.next_reply()
+            time.sleep(script.first_token_delay)
+            if body.get("stream", True) is False:
+                return self._json(200, _chunk(name, reply, done=True))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            words = reply.split(" ")
+            pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+            for piece in [*pieces, None]:
+                line = json.dumps(_chunk(name, piece or "", done=piece is None)).encode() + b"\n"
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+    return Handler
+
+
+def _tag(name: str) -> dict[str, Any]:
+    return {
+        "name": name, "model": name, "modified_at": CREATED, "size": 4683087332,
+        "digest": "845dbda0ea48ed749caafd9e6037047aa19acfcfd82e704d7ca97d631a0b697e",
+        "details": {"parent_model": "", "format": "gguf", "family": "qwen2", "families": ["qwen2"],
+                    "parameter_size": "7.6B", "quantization_level": "Q4_K_M"},
+    }  # fmt: skip
+
+
+def _show(name: str) -> dict[str, Any]:
+    return {
+        "modelfile": f"FROM {name}", "parameters": "stop \"<|im_end|>\"", "template": "{{ .Prompt }}",
+        "details": _tag(name)["details"], "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
+        "capabilities": ["completion"], "modified_at": CREATED,
+    }  # fmt: skip
+
+
+def _chunk(model: str, content: str, *, done: bool) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "model": model,
+        "created_at": CREATED,
+        "message": {"role": "assistant", "content": content},
+        "done": done,
+    }
+    if done:
+        chunk.update(done_reason="stop", total_duration=1_000_000, load_duration=1000, prompt_eval_count=300,
+                     prompt_eval_duration=1000, eval_count=20, eval_duration=1000)  # fmt: skip
+    return chunk
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up (timeout tests) closes the socket mid-reply; that is expected
+
+
+@contextmanager
+def standin_ollama(script: Script) -> Iterator[str]:
+    """Serve `script` on a free loopback port; yields the base URL."""
+    server = _Server(("127.0.0.1", 0), _handler(script))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

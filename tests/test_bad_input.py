@@ -1,0 +1,65 @@
+"""Bad input: one clear line, a non-zero exit, no traceback, and the index left as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import Bot, BotError
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BOT_BACKEND": "embedded"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def index_files(data_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(data_dir)): p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "question is empty"), ("   \n\t", "question is empty"), ("why " * 400, "limit is 1000")],
+)
+def test_bad_questions_are_one_clear_error(scripted_bot: Bot, question: str, message: str) -> None:
+    with pytest.raises(BotError, match=message):
+        scripted_bot.ask(question)
+
+
+def test_cli_bad_input_exits_non_zero_without_traceback(seed_data_dir: Path, tmp_path: Path) -> None:
+    before = index_files(seed_data_dir)
+    cases = [
+        (("ask", "   ", "--data-dir", str(seed_data_dir)), "question is empty"),
+        (("ask", "x" * 1001, "--data-dir", str(seed_data_dir)), "limit is 1000"),
+        (
+            ("ask", "Who?", "--corpus", str(tmp_path / "missing"), "--data-dir", str(seed_data_dir)),
+            "Corpus folder not found",
+        ),
+        (
+            ("ingest", "--corpus", str(tmp_path / "missing"), "--data-dir", str(seed_data_dir)),
+            "Corpus folder not found",
+        ),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 1, result
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert index_files(seed_data_dir) == before
+
+
+def test_non_utf8_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ok.txt").write_text("Officials in Lisbon opened a new metro line on 2026-02-01.")
+    (corpus / "bad.txt").write_bytes(b"\xff\xfe\xfa not utf-8")
+    result = run_cli("ingest", "--corpus", str(corpus), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert "Warning: skipped bad.txt: it is not UTF-8 text" in result.stderr
+    assert "1 added" in result.stdout and "Traceback" not in result.stderr

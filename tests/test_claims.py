@@ -1,0 +1,35 @@
+from bot.claims import content_words, names_in, numbers_in, sentence_spans, split_sentences, strip_citations
+
+
+def test_numbers_are_normalised_across_spellings() -> None:
+    assert numbers_in("about 1.2 million personnel") == {1_200_000}
+    assert numbers_in("over 13,000 containers") == {13_000}
+    assert numbers_in("six nuclear tests and the fourth largest army") == {6, 4}
+    assert numbers_in("It cited passage [3] only.") == set()
+    assert numbers_in("1.5 million") != numbers_in("1.2 million")
+
+
+def test_names_skip_ordinary_sentence_openers_but_not_invented_names() -> None:
+    assert names_in("Lloyd Austin confirmed it in Rome.") == {"Lloyd", "Austin", "Rome"}
+    assert names_in("The troops arrived in Kursk.") == {"Kursk"}
+    passages = "CNN analysts highlight the move."
+    assert names_in("Analysts say it matters.", ordinary=passages) == set()
+    assert names_in("China supplies oil.", ordinary=passages) == {"China"}
+    assert names_in("North Korea’s army is large.") == {"North", "Korea"}
+
+
+def test_sentence_spans_are_verbatim_and_respect_abbreviations() -> None:
+    text = "On October 23, U.S. Secretary Lloyd Austin spoke.  Then he left! Did he?\n\nYes."
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == split_sentences(text)
+    assert split_sentences(text) == [
+        "On October 23, U.S. Secretary Lloyd Austin spoke.",
+        "Then he left!",
+        "Did he?",
+        "Yes.",
+    ]
+
+
+def test_citation_markers_and_content_words() -> None:
+    assert strip_citations("It is large [1]. Really [2, 3].") == "It is large. Really."
+    assert content_words("How many North Korean troops were sent?") == {"north", "korea", "troop", "sent"}

@@ -1,0 +1,86 @@
+"""The Ollama backend over real HTTP, against a stand-in that speaks Ollama's API."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import ollama
+import pytest
+
+from bot import Bot, BotError
+from bot.backends import create_backend
+from bot.settings import Settings
+from tests.ollama_standin import Script, standin_ollama
+
+HALLUCINATED = "North Korea has a military of about 1.5 million personnel [1]. Its leader is Kim Jong-un [2]."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ollama_bot(embedded_bot: Bot, host: str, **overrides: object) -> Bot:
+    settings = Settings.resolve(
+        corpus=embedded_bot.settings.corpus, data_dir=embedded_bot.settings.data_dir,
+        backend="ollama", ollama_host=host, **overrides,
+    )  # fmt: skip
+    return Bot(settings, embedded_bot.embedder, embedded_bot.index, create_backend(settings))
+
+
+def test_hallucinated_number_from_ollama_never_reaches_the_user(embedded_bot: Bot) -> None:
+    script = Script(replies=[HALLUCINATED])
+    with standin_ollama(script) as host:
+        bot = ollama_bot(embedded_bot, host)
+        events = list(bot.stream("How large is North Korea's military?"))
+    answer = events[-1]
+    drafts = "".join(e for e in events[:-1] if isinstance(e, str))
+    assert "1.5 million" in drafts  # the draft streamed as the model wrote it...
+    assert "1.5 million" not in answer.text  # ...but the verified answer drops the invented figure
+    assert "1.2 million" in answer.text
+    assert (answer.backend, answer.model) == ("ollama", "qwen2.5:7b")
+    chat = [r for r in script.requests if r["path"] == "/api/chat"][0]
+    assert chat["stream"] is True and chat["keep_alive"] == "10m"
+    assert chat["options"]["num_ctx"] >= 2048 and chat["options"]["num_predict"] == 200
+
+
+def test_unreachable_host_says_how_to_fix(embedded_bot: Bot) -> None:
+    bot = ollama_bot(embedded_bot, f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(BotError, match="Cannot reach Ollama.*ollama serve"):
+        bot.ask("How large is North Korea's military?")
+
+
+def test_missing_model_gives_the_pull_command(embedded_bot: Bot) -> None:
+    with standin_ollama(Script(models=["llama3.2:3b"], replies=["x"])) as host:
+        bot = ollama_bot(embedded_bot, host, ollama_model="qwen2.5:7b")
+        with pytest.raises(BotError, match="ollama pull qwen2.5:7b"):
+            bot.ask("How large is North Korea's military?")
+        with pytest.raises(BotError, match="ollama pull qwen2.5:7b"):
+            bot.backend.check()
+
+
+def test_slow_first_token_hits_the_ttft_timeout(embedded_bot: Bot) -> None:
+    with standin_ollama(Script(replies=["x"], first_token_delay=3.0)) as host:
+        bot = ollama_bot(embedded_bot, host, ttft_timeout=1.0)
+        with pytest.raises(BotError, match="no answer within 1s"):
+            bot.ask("How large is North Korea's military?")
+
+
+def test_auto_picks_ollama_when_it_answers_and_embedded_otherwise(tmp_path: Path) -> None:
+    with standin_ollama(Script(replies=["x"])) as host:
+        assert create_backend(Settings.resolve(corpus=tmp_path, ollama_host=host)).name == "ollama"
+    fallback = create_backend(Settings.resolve(corpus=tmp_path, ollama_host=f"127.0.0.1:{free_port()}"))
+    assert fallback.name == "embedded" and "Cannot reach Ollama" in fallback.note
+
+
+def test_standin_speaks_the_protocol_the_official_client_expects() -> None:
+    with standin_ollama(Script(replies=["Hello there"])) as host:
+        client = ollama.Client(host=host)
+        assert [m.model for m in client.list().models] == ["qwen2.5:7b"]
+        assert client.show("qwen2.5:7b").modelinfo["qwen2.context_length"] == 32768
+        whole = client.chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "hi"}], stream=False)
+        assert whole.message.content == "Hello there" and whole.done
+        pieces = client.chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "hi"}], stream=True)
+        assert "".join(p.message.content or "" for p in pieces) == "Hello there"
