@@ -1,0 +1,174 @@
+"""The Gradio chat UI. It only wraps `Bot.stream`: no answering logic lives here.
+
+All conversation state (history, sources, rewritten question) lives in per-session Gradio values, so
+two browser sessions never see each other's chats. The corpus itself is shared by everyone using the app.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from bot.answer import Answer
+from bot.articles import SUPPORTED_SUFFIXES
+from bot.core import Bot
+from bot.errors import BotError
+
+EXAMPLES = [
+    "How large is North Korea's military?",
+    "How many containers has North Korea delivered to Russia?",
+    "Who is Carl Schuster?",
+]
+CSS = """
+#chat-row { flex-direction: row-reverse; }
+#sources mark { background: #fde68a; padding: 0 2px; }
+#sources .passage { border-left: 3px solid #d1d5db; padding: 4px 10px; margin: 8px 0; font-size: 0.92em; }
+#rewritten { opacity: 0.7; font-size: 0.85em; }
+"""
+
+
+def header(bot: Bot) -> str:
+    backend = bot.backend
+    who = (
+        backend.label
+        if backend.name != "embedded"
+        else f"{backend.label} — install Ollama for better answers"
+    )
+    passages = sum(a.chunks for a in bot.articles)
+    return f"### News Q&A\n**{who}** · {len(bot.articles)} articles, {passages} passages indexed"
+
+
+def sources_html(answer: Answer, bot: Bot) -> str:
+    """Each cited passage with its quote highlighted; for a refusal, the nearest passages."""
+    parts: list[str] = []
+    if answer.refused:
+        parts.append("<p><b>The articles don't say;</b> nearest passages:</p>")
+        for p in answer.passages[:3]:
+            parts.append(_passage_block(p.number, p.title, p.source, html.escape(p.text)))
+        return "".join(parts)
+    by_number = {p.number: p for p in answer.passages}
+    for c in answer.citations:
+        p = by_number[c.number]
+        start, end = c.start - p.start, c.end - p.start
+        body = (
+            html.escape(p.text[:start]) + f"<mark>{html.escape(c.quote)}</mark>" + html.escape(p.text[end:])
+        )
+        parts.append(_passage_block(c.number, c.title, c.source, body))
+    return "".join(parts) or "<p>No sources.</p>"
+
+
+def _passage_block(number: int, title: str, source: str, body: str) -> str:
+    return (
+        f"<div class='passage'><b>[{number}] {html.escape(title)}</b> "
+        f"<code>{html.escape(source)}</code><br>{body}</div>"
+    )
+
+
+def respond(bot: Bot, message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    """Stream the draft, then replace it with the verified answer and fill the sources panel."""
+    draft = ""
+    try:
+        for event in bot.stream(message, history):
+            if isinstance(event, str):
+                draft += event
+                yield draft + " ▍", "<p><i>Checking the answer against the articles…</i></p>", ""
+                continue
+            text = event.text
+            if event.removed_sentences and not event.refused:
+                n = len(event.removed_sentences)
+                text += f"\n\n*{n} unsupported sentence{'s' if n > 1 else ''} removed by the verifier.*"
+            rewritten = (
+                f"Searched for: {event.rewritten_query}" if event.rewritten_query != message.strip() else ""
+            )
+            yield text, sources_html(event, bot), rewritten
+    except BotError as err:
+        yield f"⚠️ {err}", "", ""
+    except Exception as err:  # noqa: BLE001 - the app must keep serving; the user sees what happened
+        yield f"⚠️ Something went wrong: {err}. Try again; if it persists, run `bot doctor`.", "", ""
+
+
+def safe_name(name: str) -> str:
+    """A plain file name: no folders, no dot-files, only letters, digits, '-', '_' and '.'."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip("._")
+    if not base or Path(base).suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise BotError(f"{Path(name).name!r} is not a .txt, .md or .html file.")
+    return base
+
+
+def articles_table(bot: Bot) -> list[list[Any]]:
+    return [[a.title, a.name, a.date or "", a.chunks] for a in bot.articles]
+
+
+def build_app(bot: Bot) -> gr.Blocks:
+    def add_files(files: list[Any] | None) -> tuple[list[list[Any]], str, Any]:
+        messages = []
+        corpus = bot.settings.corpus.resolve()
+        for f in files or []:
+            path = Path(getattr(f, "name", f))
+            try:
+                target = corpus / safe_name(path.name)
+                shutil.copyfile(path, target)
+                messages.append(f"added {target.name}")
+            except BotError as err:
+                messages.append(f"rejected: {err}")
+        report = bot.reindex()
+        messages += [f"skipped: {w}" for w in report.warnings]
+        return articles_table(bot), "; ".join(messages) or "nothing uploaded", gr.update(choices=_names(bot))
+
+    def remove(name: str | None) -> tuple[list[list[Any]], str, Any]:
+        corpus = bot.settings.corpus.resolve()
+        target = (corpus / (name or "")).resolve()
+        if not name or target.parent != corpus and corpus not in target.parents or not target.is_file():
+            return articles_table(bot), "Pick an indexed article to remove.", gr.update(choices=_names(bot))
+        target.unlink()
+        bot.reindex()
+        return articles_table(bot), f"removed {name}", gr.update(choices=_names(bot), value=None)
+
+    with gr.Blocks(title="News Q&A") as app:
+        top = gr.Markdown(header(bot))
+        with gr.Tab("Chat"), gr.Row(elem_id="chat-row"):
+            # Rendered before the chat so ChatInterface can stream into it; CSS puts it on the right.
+            with gr.Column(scale=2):
+                gr.Markdown("#### Sources")
+                sources = gr.HTML("<p>Cited passages appear here.</p>", elem_id="sources")
+            with gr.Column(scale=3):
+                rewritten = gr.Markdown(elem_id="rewritten")
+                gr.ChatInterface(
+                    fn=lambda message, history: (yield from respond(bot, message, history)),
+                    chatbot=gr.Chatbot(elem_id="chat", height=520, label="Answers cite passages as [n]"),
+                    additional_outputs=[sources, rewritten],
+                    examples=EXAMPLES,
+                    api_name="ask",
+                )
+        with gr.Tab("Articles"):
+            table = gr.Dataframe(
+                value=articles_table(bot), headers=["title", "file", "date", "passages"], interactive=False
+            )
+            upload = gr.File(label="Add .txt, .md or .html articles", file_count="multiple")
+            with gr.Row():
+                choice = gr.Dropdown(choices=_names(bot), label="Article to remove")
+                remove_btn = gr.Button("Remove article", variant="stop")
+            status = gr.Markdown(elem_id="articles-status")
+            upload.upload(add_files, upload, [table, status, choice], api_name="add_articles").then(
+                lambda: header(bot), None, top, api_visibility="private"
+            )
+            remove_btn.click(remove, choice, [table, status, choice], api_name="remove_article").then(
+                lambda: header(bot), None, top, api_visibility="private"
+            )
+    return app
+
+
+def _names(bot: Bot) -> list[str]:
+    return [a.name for a in bot.articles]
+
+
+def launch(bot: Bot, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> gr.Blocks:
+    app = build_app(bot).queue()
+    app.launch(server_name=host, server_port=port, css=CSS, show_error=True, prevent_thread_lock=not block)
+    return app
