@@ -144,5 +144,81 @@ def doctor(corpus: str | None, data_dir: str | None, backend: str | None) -> Non
     sys.exit(0 if ok else 1)
 
 
+@cli.command(name="eval")
+@corpus_options
+@click.option(
+    "--dataset", type=click.Choice(["seed", "rgb"]), default="seed", show_default=True, help="Question set."
+)
+@click.option(
+    "--rgb-path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="RGB en_fact.json (not bundled: licence).",
+)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option(
+    "--jobs", type=click.IntRange(1, 16), default=1, show_default=True, help="Questions in parallel."
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="eval/runs",
+    show_default=True,
+    help="Where run folders go.",
+)
+@click.option(
+    "--compare",
+    "compare_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="An earlier run folder to diff against.",
+)
+@click.option(
+    "--min",
+    "floors",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit non-zero if METRIC falls below VALUE.",
+)
+@friendly_errors
+def eval_command(
+    corpus: str | None,
+    data_dir: str | None,
+    backend: str | None,
+    dataset: str,
+    rgb_path: str | None,
+    limit: int | None,
+    jobs: int,
+    out: str,
+    compare_dir: str | None,
+    floors: tuple[str, ...],
+) -> None:
+    """Run a grounding eval through Bot.ask and write results.jsonl, summary.json and report.html."""
+    from pathlib import Path
+
+    from bot.evaluation import compare, run_eval
+
+    parsed = {}
+    for floor in floors:
+        name, _, value = floor.partition("=")
+        try:
+            parsed[name] = float(value)
+        except ValueError:
+            raise BotError(f"--min takes METRIC=NUMBER, got {floor!r}.") from None
+    bot = _load(corpus, data_dir, backend)
+    run, summary = run_eval(
+        bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs, out_dir=Path(out)
+    )
+    click.echo(json.dumps(summary, indent=2))
+    click.echo(f"Report: {run / 'report.html'}")
+    if compare_dir:
+        click.echo("\n".join(compare(summary, Path(compare_dir))))
+    failed = [
+        f"{k} = {summary.get(k)} < {v}" for k, v in parsed.items() if summary.get(k) is None or summary[k] < v
+    ]
+    if failed:
+        raise BotError("below the floor: " + "; ".join(failed))
+
+
 def main() -> None:
     cli(prog_name="bot")

@@ -8,6 +8,7 @@ PASSAGE = Passage(1, "a.txt", "Title", None, "North Korea has 1.2 million person
 VARIABLES = {
     "system": {"refusal": REFUSAL},
     "answer": {"passages": [PASSAGE], "question": "How large?"},
+    "judge": {"passages": [PASSAGE], "claim": "North Korea has 1.2 million personnel."},
     "condense": {
         "history": [{"role": "user", "content": "Who is Carl Schuster?"}],
         "question": "What did he say?",

@@ -1,0 +1,240 @@
+"""`bot eval`: run a question set through `Bot.ask` (the same path as every interface) and score it.
+
+Each run writes a folder with results.jsonl (per item), summary.json and report.html.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bot.backends.ollama import OllamaBackend
+from bot.claims import split_sentences, strip_citations
+from bot.core import Bot
+from bot.errors import BotError
+from bot.grounding import EvidenceSet
+from bot.index import ArticleIndex
+from bot.metrics import (
+    citation_precision,
+    faithfulness,
+    invented_facts,
+    key_facts_present,
+    percentile,
+    refusal_scores,
+    retrieval_scores,
+    token_f1,
+)
+from bot.paths import bundled_dir
+from bot.prompts import render
+
+EVAL_DIR = bundled_dir("eval")
+HIGHER_IS_BETTER = True
+
+
+def seed_items() -> Iterator[dict[str, Any]]:
+    for name in ("seed.jsonl", "followups.jsonl"):
+        for line in (EVAL_DIR / name).read_text().splitlines():
+            if line.strip():
+                yield {"setting": name.removesuffix(".jsonl"), **json.loads(line)}
+
+
+def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
+    """Three items per RGB query, each with its own small corpus (see ../shared/eval-data/rgb/README.md)."""
+    if not path.is_file():
+        raise BotError(f"RGB file not found: {path}. Pass --rgb-path to en_fact.json.")
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        answers = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
+        answers = [a[0] if isinstance(a, list) else a for a in answers]
+        base = {"question": q["query"], "history": []}
+        yield {**base, "id": f"rgb{q['id']}-answer", "setting": "answer", "answerable": True,
+               "reference": answers[0], "key_facts": answers[:1], "docs": q["positive"] + q["negative"],
+               "gold": q["positive"]}  # fmt: skip
+        yield {**base, "id": f"rgb{q['id']}-negative", "setting": "negative", "answerable": False,
+               "reference": "", "key_facts": [], "docs": q["negative"], "gold": []}  # fmt: skip
+        if q.get("positive_wrong"):
+            yield {**base, "id": f"rgb{q['id']}-fake", "setting": "fakeanswer", "answerable": True,
+                   "reference": q["fakeanswer"], "key_facts": [q["fakeanswer"]],
+                   "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
+
+
+class Judge:
+    """An independent LLM judge through Ollama; never silently replaced by the pipeline's own verifier."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.backend = OllamaBackend(bot.settings)
+        try:
+            self.backend.check_quickly()
+            self.status = f"ollama · {self.backend.model}"
+        except BotError:
+            self.status = "unavailable"
+
+    def supported(self, claim: str, passages: list[Any]) -> bool | None:
+        if self.status == "unavailable":
+            return None
+        prompt = render("judge", passages=passages, claim=claim)
+        reply = "".join(
+            self.backend.stream_chat([{"role": "user", "content": prompt}], max_tokens=4, num_ctx=4096)
+        )
+        return reply.strip().lower().startswith("yes")
+
+
+def score_item(bot: Bot, item: dict[str, Any], sources: list[str], judge: Judge) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        answer = bot.ask(item["question"], history=item.get("history") or None)
+    except BotError as err:
+        return {"id": item["id"], "setting": item["setting"], "question": item["question"], "error": str(err)}
+    evidence = EvidenceSet(answer.passages, bot.index._texts, bot.embedder)
+    sentences = [] if answer.refused else [s for s in split_sentences(answer.text) if strip_citations(s)]
+    verifier = [evidence.support(s, bot.settings.support_threshold).supported for s in sentences]
+    judged = [judge.supported(strip_citations(s), answer.passages) for s in sentences]
+    gold_quotes = [e["quote"] for e in item.get("evidence", [])] or item.get("gold", [])
+    row: dict[str, Any] = {
+        "id": item["id"], "setting": item["setting"], "question": item["question"],
+        "answerable": item["answerable"], "answer": answer.text, "refused": answer.refused,
+        "extractive": answer.extractive, "rewritten_query": answer.rewritten_query,
+        "citations": [{"source": c.source, "quote": c.quote} for c in answer.citations],
+        "key_facts": key_facts_present(answer.text, item["key_facts"]) if item["answerable"] else None,
+        "token_f1": token_f1(answer.text, item["reference"]) if item["answerable"] else None,
+        "faithfulness_verifier": faithfulness(verifier),
+        "faithfulness_judge": None if None in judged else faithfulness(judged),  # type: ignore[arg-type]
+        "invented_facts": invented_facts(answer.text, sources) if not answer.refused else [],
+        "citation_precision": citation_precision([c.quote for c in answer.citations], sources if not gold_quotes else
+                                                 [bot.index.article_text(e["source"]) for e in item.get("evidence", [])] or gold_quotes),
+        "first_token": answer.timings.get("first_token"), "total": answer.timings["total"],
+        "wall": time.perf_counter() - started,
+    }  # fmt: skip
+    row.update(retrieval_scores([p.text for p in answer.passages], gold_quotes))
+    row["passed"] = (row["refused"] is not item["answerable"]) and (
+        not item["answerable"] or (row["key_facts"] or 0) > 0
+    )
+    return row
+
+
+def summarize(rows: list[dict[str, Any]], judge: str) -> dict[str, Any]:
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return round(statistics.fmean(values), 4) if values else None
+
+    ok = [r for r in rows if "error" not in r]
+    summary: dict[str, Any] = {
+        "items": len(rows), "errors": len(rows) - len(ok), "judge": judge,
+        "hit_at_k": mean("hit"), "mrr": mean("rr"), "evidence_recall": mean("evidence_recall"),
+        "key_facts": mean("key_facts"), "token_f1": mean("token_f1"),
+        "faithfulness_verifier": mean("faithfulness_verifier"), "faithfulness_judge": mean("faithfulness_judge"),
+        "invented_facts_per_answer": round(statistics.fmean([len(r["invented_facts"]) for r in ok]), 4) if ok else None,
+        "citation_precision": mean("citation_precision"), "pass_rate": mean("passed"),
+        **refusal_scores([(not r["answerable"], r["refused"]) for r in ok]),
+        "latency_first_token_p50": percentile([r["first_token"] for r in ok if r["first_token"]], 0.5),
+        "latency_first_token_p95": percentile([r["first_token"] for r in ok if r["first_token"]], 0.95),
+        "latency_total_p50": percentile([r["total"] for r in ok], 0.5),
+        "latency_total_p95": percentile([r["total"] for r in ok], 0.95),
+    }  # fmt: skip
+    settings = sorted({r["setting"] for r in rows})
+    if len(settings) > 1:
+        summary["by_setting"] = {s: {"items": sum(r["setting"] == s for r in ok),
+                                     "pass_rate": mean_of([r["passed"] for r in ok if r["setting"] == s])}
+                                 for s in settings}  # fmt: skip
+    return summary
+
+
+def mean_of(values: list[Any]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def run_eval(
+    bot: Bot, dataset: str, *, rgb_path: Path | None, limit: int | None, jobs: int, out_dir: Path
+) -> tuple[Path, dict[str, Any]]:
+    judge = Judge(bot)
+    if dataset == "seed":
+        items = list(seed_items())[:limit]
+        sources = list(bot.index._texts.values())
+        work = [(bot, item, sources) for item in items]
+    else:
+        items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))[
+            : limit and limit * 3
+        ]
+        work = [(_corpus_bot(bot, item), item, item["docs"]) for item in tqdm(items, desc="Building corpora")]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(score_item, b, item, src, judge) for b, item, src in work]
+        rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {dataset}", unit="item")]
+    run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}"
+    run.mkdir(parents=True, exist_ok=True)
+    summary = summarize(rows, judge.status)
+    summary.update(dataset=dataset, backend=bot.backend.name, model=bot.backend.model)
+    (run / "results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    (run / "report.html").write_text(report_html(summary, rows))
+    return run, summary
+
+
+def _corpus_bot(bot: Bot, item: dict[str, Any]) -> Bot:
+    folder = Path(tempfile.mkdtemp(prefix="rgb-"))
+    (folder / "corpus").mkdir()
+    for i, doc in enumerate(item["docs"]):
+        (folder / "corpus" / f"doc{i:02d}.txt").write_text(doc)
+    settings = replace(bot.settings, corpus=folder / "corpus", data_dir=folder / "data")
+    index, _ = ArticleIndex.sync(settings, bot.embedder)
+    return Bot(settings, bot.embedder, index, bot.backend)
+
+
+def compare(summary: dict[str, Any], previous_dir: Path) -> list[str]:
+    before = json.loads((previous_dir / "summary.json").read_text())
+    lines = []
+    for key, value in summary.items():
+        old = before.get(key)
+        if isinstance(value, (int, float)) and isinstance(old, (int, float)):
+            lines.append(f"{key:28} {old:>9.4f} -> {value:>9.4f}  ({value - old:+.4f})")
+    return lines
+
+
+def report_html(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    metrics = {k: v for k, v in summary.items() if isinstance(v, float) and not k.startswith("latency")}
+    bars = "".join(
+        f"<rect x='180' y='{i * 24}' width='{max(0.0, v) * 400:.0f}' height='18' fill='#4f81bd'/>"
+        f"<text x='0' y='{i * 24 + 14}'>{html.escape(k)}</text><text x='{185 + max(0.0, v) * 400:.0f}' y='{i * 24 + 14}'>{v:.2f}</text>"
+        for i, (k, v) in enumerate(metrics.items())
+    )
+    totals = [r["total"] for r in rows if "total" in r]
+    hist = ""
+    if totals:
+        top = max(totals) or 1.0
+        bins = [0] * 10
+        for t in totals:
+            bins[min(9, int(t / top * 10))] += 1
+        hist = "".join(
+            f"<rect x='{i * 42}' y='{150 - c / max(bins) * 140:.0f}' width='38' height='{c / max(bins) * 140:.0f}' fill='#c0504d'/>"
+            f"<text x='{i * 42}' y='168' font-size='10'>{top * i / 10:.0f}s</text>"
+            for i, c in enumerate(bins)
+        )
+    ordered = sorted(rows, key=lambda r: bool(r.get("passed")))
+    table = "".join(
+        f"<tr class='{'ok' if r.get('passed') else 'fail'}'><td>{html.escape(r['id'])}</td><td>{html.escape(r['question'])}</td>"
+        f"<td>{html.escape(r.get('answer', r.get('error', '')))}</td><td>{r.get('refused')}</td>"
+        f"<td>{r.get('key_facts')}</td><td>{r.get('faithfulness_verifier')}</td><td>{', '.join(r.get('invented_facts', []))}</td>"
+        f"<td>{r.get('total', 0):.1f}</td></tr>"
+        for r in ordered
+    )
+    return f"""<!doctype html><meta charset="utf-8"><title>Eval report</title>
+<style>body{{font-family:sans-serif;margin:2em}} td{{border-top:1px solid #ddd;padding:4px;vertical-align:top}}
+tr.fail td:first-child{{border-left:4px solid #c0504d}} tr.ok td:first-child{{border-left:4px solid #9bbb59}}</style>
+<h1>Eval: {html.escape(str(summary.get("dataset")))} · {html.escape(str(summary.get("backend")))} · {html.escape(str(summary.get("model")))}</h1>
+<p>judge: {html.escape(summary["judge"])} · items: {summary["items"]} · errors: {summary["errors"]}</p>
+<h2>Metrics</h2><svg width="700" height="{len(metrics) * 24}">{bars}</svg>
+<h2>Latency (total seconds)</h2><svg width="440" height="175">{hist}</svg>
+<h2>Items (failures first)</h2><table><tr><th>id</th><th>question</th><th>answer</th><th>refused</th><th>key facts</th>
+<th>faithful (verifier)</th><th>invented</th><th>s</th></tr>{table}</table>
+<pre>{html.escape(json.dumps(summary, indent=2))}</pre>"""

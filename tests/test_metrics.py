@@ -1,0 +1,41 @@
+from bot.metrics import (
+    citation_precision,
+    faithfulness,
+    invented_facts,
+    key_facts_present,
+    refusal_scores,
+    retrieval_scores,
+    token_f1,
+)
+
+SOURCE = "With a military strength of approximately 1.2 million personnel, North Korea boasts a large army."
+
+
+def test_hallucinated_number_lowers_faithfulness_and_is_an_invented_fact() -> None:
+    assert invented_facts("North Korea has 1.5 million personnel [1].", [SOURCE]) == ["1.5e+06"]
+    assert invented_facts("North Korea has 1.2 million personnel [1].", [SOURCE]) == []
+    assert invented_facts("Macron praised North Korea.", [SOURCE]) == ["Macron"]
+    assert faithfulness([True, False]) == 0.5 < faithfulness([True, True])
+
+
+def test_wrong_citation_lowers_citation_precision() -> None:
+    assert citation_precision(["1.2 million personnel"], [SOURCE]) == 1.0
+    assert citation_precision(["1.2 million personnel", "13,000 containers"], [SOURCE]) == 0.5
+
+
+def test_refusing_an_answerable_item_lowers_refusal_precision() -> None:
+    clean = refusal_scores([(True, True), (False, False)])
+    wrong = refusal_scores([(True, True), (False, True)])
+    assert clean["refusal_precision"] == 1.0 and wrong["refusal_precision"] == 0.5
+    assert wrong["refusal_recall"] == 1.0
+
+
+def test_correctness_and_retrieval_metrics() -> None:
+    assert key_facts_present("It has over 13,000 containers.", ["13,000"]) == 1.0
+    assert key_facts_present("It has many containers.", ["13,000"]) == 0.0
+    assert token_f1("About 1.2 million personnel [1].", "About 1.2 million personnel.") == 1.0
+    assert retrieval_scores(["x", SOURCE], ["1.2 million personnel"]) == {
+        "hit": 1.0,
+        "rr": 0.5,
+        "evidence_recall": 1.0,
+    }
