@@ -38,7 +38,6 @@ from bot.paths import bundled_dir
 from bot.prompts import render
 
 EVAL_DIR = bundled_dir("eval")
-HIGHER_IS_BETTER = True
 
 
 def seed_items() -> Iterator[dict[str, Any]]:
