@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,7 @@ from bot.backends import Backend, create_backend, with_deadlines
 from bot.claims import strip_citations
 from bot.embedding import Embedder
 from bot.errors import BotError
-from bot.grounding import (
-    EvidenceSet,
-    Verdict,
-    answers_kind,
-    expected_answer_kind,
-    is_model_refusal,
-    quantity_focus,
-)
+from bot.grounding import EvidenceSet, Verdict, answers_question, is_model_refusal
 from bot.index import ArticleIndex, IndexedArticle, SyncReport
 from bot.prompts import REFUSAL, render
 from bot.retrieval import HybridRetriever
@@ -64,6 +58,14 @@ class Bot:
         self.index = index
         self._retriever = HybridRetriever(index, self.settings.top_k) if index.nodes else None
 
+    def for_corpus(self, corpus: Path, data_dir: Path) -> Bot:
+        """Another corpus served by this bot's already-loaded embedder and model (eval corpora, tests)."""
+        settings = replace(self.settings, corpus=Path(corpus), data_dir=Path(data_dir))
+        index, report = ArticleIndex.sync(settings, self.embedder)
+        bot = Bot(settings, self.embedder, index, self.backend)
+        bot.last_sync = report
+        return bot
+
     def reindex(self, *, rebuild: bool = False, progress: bool = False) -> SyncReport:
         index, report = ArticleIndex.sync(self.settings, self.embedder, rebuild=rebuild, progress=progress)
         self._use_index(index)
@@ -75,6 +77,14 @@ class Bot:
         return sorted(self.index.articles.values(), key=lambda a: a.name)
 
     # -- asking ------------------------------------------------------------------------------------
+
+    def retrieve(self, query: str) -> list[Passage]:
+        """The hybrid retrieval step alone (calibration and benchmarks use it; it answers nothing)."""
+        if self._retriever is None:
+            raise BotError(
+                f"No articles are indexed from {self.settings.corpus}. Add .txt, .md or .html files."
+            )
+        return self._retriever.retrieve(query)
 
     def ask(self, question: str, history: History | None = None) -> Answer:
         for event in self.stream(question, history):
@@ -93,15 +103,11 @@ class Bot:
         timings["condense"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        if self._retriever is None:
-            raise BotError(
-                f"No articles are indexed from {self.settings.corpus}. Add .txt, .md or .html files."
-            )
-        passages = self._retriever.retrieve(query)
+        passages = self.retrieve(query)
         timings["retrieve"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        evidence = EvidenceSet(passages, self.index._texts, self.embedder)
+        evidence = EvidenceSet(passages, self.index.texts, self.embedder)
         ranked = evidence.rank_for_question(query)
         unknown = evidence.unknown_names(query)
         answerable = bool(ranked) and ranked[0][1] >= self.settings.relevance_threshold and not unknown
@@ -148,10 +154,7 @@ class Bot:
             return
         verdicts = evidence.verify(draft, self.settings.support_threshold)
         kept = [v for v in verdicts if v.supported]
-        kind = expected_answer_kind(query)
-        extractive = not kept or not answers_kind(
-            " ".join(v.sentence for v in kept), kind, quantity_focus(query)
-        )
+        extractive = not kept or not answers_question(" ".join(v.sentence for v in kept), query)
         if extractive:
             best = [(ev, score) for ev, score in ranked[:2] if score >= self.settings.relevance_threshold]
             best = best[:1] if len(best) < 2 or best[1][1] < best[0][1] - 0.1 else best

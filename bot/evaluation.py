@@ -12,18 +12,17 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from bot.backends import with_deadlines
 from bot.backends.ollama import OllamaBackend
 from bot.claims import split_sentences, strip_citations
 from bot.core import Bot
 from bot.errors import BotError
 from bot.grounding import EvidenceSet
-from bot.index import ArticleIndex
 from bot.metrics import (
     citation_precision,
     faithfulness,
@@ -84,23 +83,26 @@ class Judge:
         if self.status == "unavailable":
             return None
         prompt = render("judge", passages=passages, claim=claim)
-        reply = "".join(
-            self.backend.stream_chat([{"role": "user", "content": prompt}], max_tokens=4, num_ctx=4096)
-        )
+        chunks = self.backend.stream_chat([{"role": "user", "content": prompt}], max_tokens=4, num_ctx=4096)
+        reply = "".join(with_deadlines(chunks, first_token=60.0, total=120.0, label="the judge"))
         return reply.strip().lower().startswith("yes")
 
 
-def score_item(bot: Bot, item: dict[str, Any], sources: list[str], judge: Judge) -> dict[str, Any]:
+def score_item(bot: Bot, item: dict[str, Any], judge: Judge) -> dict[str, Any]:
+    """Score one item. Faithfulness is re-checked on the *final* text the user saw (after fallback and
+    composition), not taken from the pipeline's own verdicts on the draft."""
     started = time.perf_counter()
     try:
         answer = bot.ask(item["question"], history=item.get("history") or None)
     except BotError as err:
         return {"id": item["id"], "setting": item["setting"], "question": item["question"], "error": str(err)}
-    evidence = EvidenceSet(answer.passages, bot.index._texts, bot.embedder)
+    sources = list(bot.index.texts.values())
+    evidence = EvidenceSet(answer.passages, bot.index.texts, bot.embedder)
     sentences = [] if answer.refused else [s for s in split_sentences(answer.text) if strip_citations(s)]
     verifier = [evidence.support(s, bot.settings.support_threshold).supported for s in sentences]
     judged = [judge.supported(strip_citations(s), answer.passages) for s in sentences]
     gold_quotes = [e["quote"] for e in item.get("evidence", [])] or item.get("gold", [])
+    gold_sources = [bot.index.article_text(e["source"]) for e in item.get("evidence", [])] or gold_quotes
     row: dict[str, Any] = {
         "id": item["id"], "setting": item["setting"], "question": item["question"],
         "answerable": item["answerable"], "answer": answer.text, "refused": answer.refused,
@@ -111,8 +113,7 @@ def score_item(bot: Bot, item: dict[str, Any], sources: list[str], judge: Judge)
         "faithfulness_verifier": faithfulness(verifier),
         "faithfulness_judge": None if None in judged else faithfulness(judged),  # type: ignore[arg-type]
         "invented_facts": invented_facts(answer.text, sources) if not answer.refused else [],
-        "citation_precision": citation_precision([c.quote for c in answer.citations], sources if not gold_quotes else
-                                                 [bot.index.article_text(e["source"]) for e in item.get("evidence", [])] or gold_quotes),
+        "citation_precision": citation_precision([c.quote for c in answer.citations], gold_sources or sources),
         "first_token": answer.timings.get("first_token"), "total": answer.timings["total"],
         "wall": time.perf_counter() - started,
     }  # fmt: skip
@@ -125,8 +126,7 @@ def score_item(bot: Bot, item: dict[str, Any], sources: list[str], judge: Judge)
 
 def summarize(rows: list[dict[str, Any]], judge: str) -> dict[str, Any]:
     def mean(key: str) -> float | None:
-        values = [r[key] for r in rows if r.get(key) is not None]
-        return round(statistics.fmean(values), 4) if values else None
+        return mean_of([r[key] for r in rows if r.get(key) is not None])
 
     ok = [r for r in rows if "error" not in r]
     summary: dict[str, Any] = {
@@ -134,7 +134,7 @@ def summarize(rows: list[dict[str, Any]], judge: str) -> dict[str, Any]:
         "hit_at_k": mean("hit"), "mrr": mean("rr"), "evidence_recall": mean("evidence_recall"),
         "key_facts": mean("key_facts"), "token_f1": mean("token_f1"),
         "faithfulness_verifier": mean("faithfulness_verifier"), "faithfulness_judge": mean("faithfulness_judge"),
-        "invented_facts_per_answer": round(statistics.fmean([len(r["invented_facts"]) for r in ok]), 4) if ok else None,
+        "invented_facts_per_answer": mean_of([len(r["invented_facts"]) for r in ok]),
         "citation_precision": mean("citation_precision"), "pass_rate": mean("passed"),
         **refusal_scores([(not r["answerable"], r["refused"]) for r in ok]),
         "latency_first_token_p50": percentile([r["first_token"] for r in ok if r["first_token"]], 0.5),
@@ -158,18 +158,18 @@ def run_eval(
     bot: Bot, dataset: str, *, rgb_path: Path | None, limit: int | None, jobs: int, out_dir: Path
 ) -> tuple[Path, dict[str, Any]]:
     judge = Judge(bot)
-    if dataset == "seed":
-        items = list(seed_items())[:limit]
-        sources = list(bot.index._texts.values())
-        work = [(bot, item, sources) for item in items]
-    else:
-        items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))[
-            : limit and limit * 3
-        ]
-        work = [(_corpus_bot(bot, item), item, item["docs"]) for item in tqdm(items, desc="Building corpora")]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(score_item, b, item, src, judge) for b, item, src in work]
-        rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {dataset}", unit="item")]
+    with tempfile.TemporaryDirectory(prefix="bot-eval-") as scratch:
+        if dataset == "seed":
+            work = [(bot, item) for item in list(seed_items())[:limit]]
+        else:
+            items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))
+            items = items[: limit * 3] if limit else items
+            work = [
+                (_corpus_bot(bot, item, Path(scratch)), item) for item in tqdm(items, desc="Building corpora")
+            ]
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(score_item, b, item, judge) for b, item in work]
+            rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {dataset}", unit="item")]
     run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}"
     run.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows, judge.status)
@@ -180,14 +180,13 @@ def run_eval(
     return run, summary
 
 
-def _corpus_bot(bot: Bot, item: dict[str, Any]) -> Bot:
-    folder = Path(tempfile.mkdtemp(prefix="rgb-"))
-    (folder / "corpus").mkdir()
+def _corpus_bot(bot: Bot, item: dict[str, Any], scratch: Path) -> Bot:
+    """An RGB item's own small corpus: its snippets as articles, served by the already-loaded models."""
+    folder = scratch / item["id"]
+    (folder / "corpus").mkdir(parents=True)
     for i, doc in enumerate(item["docs"]):
         (folder / "corpus" / f"doc{i:02d}.txt").write_text(doc)
-    settings = replace(bot.settings, corpus=folder / "corpus", data_dir=folder / "data")
-    index, _ = ArticleIndex.sync(settings, bot.embedder)
-    return Bot(settings, bot.embedder, index, bot.backend)
+    return bot.for_corpus(folder / "corpus", folder / "data")
 
 
 def compare(summary: dict[str, Any], previous_dir: Path) -> list[str]:

@@ -105,6 +105,10 @@ def _clause_windows(sentence: str) -> list[str]:
     return list(dict.fromkeys(windows))
 
 
+def answers_question(text: str, question: str) -> bool:
+    return answers_kind(text, expected_answer_kind(question), quantity_focus(question))
+
+
 def is_model_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 

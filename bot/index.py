@@ -66,15 +66,21 @@ class ArticleIndex:
         vector_index: VectorStoreIndex,
         articles: dict[str, IndexedArticle],
         texts: dict[str, str],
+        chunking: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.vector_index = vector_index
         self.articles = articles
         self._texts = texts
-        self._chunking: tuple[int | None, int | None] = (None, None)
+        self._chunking = chunking
 
     @property
     def nodes(self) -> list[TextNode]:
         return list(self.vector_index.docstore.docs.values())  # type: ignore[arg-type]
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Article name -> the text that passages, offsets and quotes refer to."""
+        return self._texts
 
     def article_text(self, name: str) -> str:
         return self._texts[name]
@@ -108,9 +114,7 @@ class ArticleIndex:
         vector_index = load_index_from_storage(storage, embed_model=embedder.model)
         articles = {a["name"]: IndexedArticle(**a) for a in manifest["articles"]}
         texts = json.loads((version / "texts.json").read_text())
-        index = cls(vector_index, articles, texts)
-        index._chunking = (manifest.get("chunk_size"), manifest.get("chunk_overlap"))
-        return index
+        return cls(vector_index, articles, texts, (manifest.get("chunk_size"), manifest.get("chunk_overlap")))
 
     @classmethod
     def sync(

@@ -113,6 +113,8 @@ def build_app(bot: Bot) -> gr.Blocks:
             path = Path(getattr(f, "name", f))
             try:
                 target = corpus / safe_name(path.name)
+                if target.exists():  # never overwrite a stored article silently
+                    raise BotError(f"{target.name} is already in the corpus; remove it first to replace it.")
                 shutil.copyfile(path, target)
                 messages.append(f"added {target.name}")
             except BotError as err:
@@ -124,7 +126,7 @@ def build_app(bot: Bot) -> gr.Blocks:
     def remove(name: str | None) -> tuple[list[list[Any]], str, Any]:
         corpus = bot.settings.corpus.resolve()
         target = (corpus / (name or "")).resolve()
-        if not name or target.parent != corpus and corpus not in target.parents or not target.is_file():
+        if not name or corpus not in target.parents or not target.is_file():
             return articles_table(bot), "Pick an indexed article to remove.", gr.update(choices=_names(bot))
         target.unlink()
         bot.reindex()

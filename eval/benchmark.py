@@ -35,8 +35,7 @@ def main() -> None:
         pipeline = []
         for q in QUESTIONS:
             started = time.perf_counter()
-            passages = bot._retriever.retrieve(q)
-            EvidenceSet(passages, bot.index._texts, bot.embedder).rank_for_question(q)
+            EvidenceSet(bot.retrieve(q), bot.index.texts, bot.embedder).rank_for_question(q)
             pipeline.append(time.perf_counter() - started)
         print(
             f"pipeline without the LLM (retrieve + evidence check), p50 over {len(QUESTIONS)}: "

@@ -32,11 +32,11 @@ def best_threshold(pos: list[float], neg: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     bot = Bot.load(backend="embedded")
-    texts = bot.index._texts
+    texts = bot.index.texts
     pos, neg = [], []
     for line in (HERE / "seed.jsonl").read_text().splitlines():
         item = json.loads(line)
-        passages = bot._retriever.retrieve(item["question"])
+        passages = bot.retrieve(item["question"])
         ev = EvidenceSet(passages, texts, bot.embedder)
         score = ev.rank_for_question(item["question"])[0][1]
         blocked = bool(ev.unknown_names(item["question"]))
@@ -48,7 +48,7 @@ def main() -> None:
     pos, neg = [], []
     for line in (HERE / "claims.jsonl").read_text().splitlines():
         item = json.loads(line)
-        passages = bot._retriever.retrieve(item["claim"])
+        passages = bot.retrieve(item["claim"])
         verdict = EvidenceSet(passages, texts, bot.embedder).support(item["claim"], threshold=-1.0)
         score = verdict.similarity if verdict.supported else -1.0
         (pos if item["supported"] else neg).append(score)

@@ -12,7 +12,6 @@ import pytest
 from gradio_client import Client, handle_file
 
 from bot import Bot
-from bot.index import ArticleIndex
 from bot.ui import launch, safe_name
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,11 +32,7 @@ def ui_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(embedded_bot: Bot, ui_corpus: Path) -> Iterator[str]:
-    from dataclasses import replace
-
-    settings = replace(embedded_bot.settings, corpus=ui_corpus, data_dir=ui_corpus.parent / "data")
-    index, _ = ArticleIndex.sync(settings, embedded_bot.embedder)
-    bot = Bot(settings, embedded_bot.embedder, index, embedded_bot.backend)
+    bot = embedded_bot.for_corpus(ui_corpus, ui_corpus.parent / "data")
     port = free_port()
     app = launch(bot, "127.0.0.1", port, block=False)
     yield f"http://127.0.0.1:{port}/"

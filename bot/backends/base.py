@@ -33,6 +33,10 @@ class Backend(ABC):
     def check(self) -> None:  # noqa: B027 - optional hook, most backends have nothing to check
         """Raise BotError with the fix if this backend cannot answer right now."""
 
+    def check_quickly(self) -> None:
+        """Like check(), but within about a second: what `--backend auto` can afford to wait."""
+        self.check()
+
     @abstractmethod
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
         """Yield the reply in pieces as the model produces them."""
@@ -62,7 +66,7 @@ def create_backend(settings: Settings) -> Backend:
         return backends[settings.backend](settings)
     ollama = backends["ollama"](settings)
     try:
-        ollama.check_quickly()  # type: ignore[attr-defined]
+        ollama.check_quickly()
         ollama.note = "Ollama answered"
         return ollama
     except BotError as err:
