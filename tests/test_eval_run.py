@@ -1,0 +1,58 @@
+"""`bot eval` end to end with the real bundled model: run folder, floors, comparison, and the RGB adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot import Bot
+from bot.evaluation import compare, rgb_items, run_eval
+
+RGB_LIKE = {
+    "id": 7,
+    "query": "Where was the 2026 Harbour Cup final played?",
+    "answer": ["Elmsworth Arena"],
+    "positive": ["The 2026 Harbour Cup final was played at Elmsworth Arena on 14 March 2026."],
+    "negative": ["Ticket prices for the Harbour Cup rose by 12 percent this year."],
+    "positive_wrong": ["The 2026 Harbour Cup final was played at Brandt Stadium on 14 March 2026."],
+    "fakeanswer": "Brandt Stadium",
+}
+
+
+def test_cli_writes_the_run_folder_and_enforces_floors(seed_data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "eval", "--limit", "2", "--out", str(out), "--data-dir", str(seed_data_dir),
+         "--min", "key_facts=0.5", "--min", "token_f1=2"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "BOT_BACKEND": "embedded"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert (
+        "below the floor: token_f1" in result.stderr and "key_facts" not in result.stderr.split("floor:")[1]
+    )
+    (run,) = out.iterdir()
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(rows) == 2 and {"question", "answer", "citations", "total", "passed"} <= set(rows[0])
+    assert summary["judge"] == "unavailable" and summary["faithfulness_judge"] is None
+    assert summary["items"] == 2 and summary["hit_at_k"] is not None
+    report = (run / "report.html").read_text()
+    assert report.count("<svg") == 2 and rows[0]["id"] in report
+    assert any(line.startswith("key_facts") and "(+0.0000)" in line for line in compare(summary, run))
+
+
+def test_rgb_adapter_builds_three_settings_with_their_own_corpora(embedded_bot: Bot, tmp_path: Path) -> None:
+    path = tmp_path / "en_fact.json"
+    path.write_text(json.dumps(RGB_LIKE) + "\n")
+    items = list(rgb_items(path))
+    assert [i["setting"] for i in items] == ["answer", "negative", "fakeanswer"]
+    assert [i["answerable"] for i in items] == [True, False, True]
+    run, summary = run_eval(embedded_bot, "rgb", rgb_path=path, limit=None, jobs=1, out_dir=tmp_path / "runs")
+    rows = {r["setting"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
+    assert set(summary["by_setting"]) == {"answer", "negative", "fakeanswer"}
+    assert "Elmsworth Arena" in rows["answer"]["answer"]
+    assert rows["negative"]["refused"]
+    assert "Brandt Stadium" in rows["fakeanswer"]["answer"]  # the sources win over anything remembered
