@@ -297,8 +297,18 @@ def names_in(sentence: str, ordinary: str = "") -> set[str]:
     return names
 
 
+_DEMONYM = re.compile(r"(?:ian|ese|an|n|s)$")
+STEM_MIN = 4  # shorter names ("UN", "Kim") must match exactly
+
+
 def contains_name(text_lower: str, name: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", text_lower) is not None
+    """`name` as a word of `text_lower`, allowing its other forms: "Korean" matches "Korea", "Russia"
+    matches "Russian", "Ukrainian" matches "Ukraine"."""
+    name = name.lower()
+    stem = _DEMONYM.sub("", name)
+    if len(stem) < STEM_MIN:
+        return re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text_lower) is not None
+    return re.search(r"(?<!\w)" + re.escape(stem) + r"\w{0,3}(?!\w)", text_lower) is not None
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

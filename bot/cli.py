@@ -14,7 +14,16 @@ from bot.errors import BotError
 
 
 def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--corpus, --data-dir and --backend, the same on every command."""
+    """--corpus, --data-dir, --backend and --model, the same on every command."""
+    from bot.models import EMBEDDED_MODELS
+
+    command = click.option(
+        "--model",
+        "embedded_model",
+        type=click.Choice(list(EMBEDDED_MODELS)),
+        default=None,
+        help="Bundled model for the embedded backend (env BOT_EMBEDDED_MODEL; default qwen2.5-1.5b).",
+    )(command)
     command = click.option(
         "--backend",
         type=click.Choice(["auto", "ollama", "embedded"]),
@@ -69,13 +78,17 @@ def cli() -> None:
 @corpus_options
 @click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
 @friendly_errors
-def ingest(corpus: str | None, data_dir: str | None, backend: str | None, rebuild: bool) -> None:
+def ingest(
+    corpus: str | None, data_dir: str | None, backend: str | None, embedded_model: str | None, rebuild: bool
+) -> None:
     """Index the corpus: embed new or changed articles, drop deleted ones."""
     from bot.embedding import Embedder
     from bot.index import ArticleIndex
     from bot.settings import Settings
 
-    settings = Settings.resolve(corpus=corpus, data_dir=data_dir, backend=backend)
+    settings = Settings.resolve(
+        corpus=corpus, data_dir=data_dir, backend=backend, embedded_model=embedded_model
+    )
     _, report = ArticleIndex.sync(settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -96,12 +109,20 @@ def ask(
     corpus: str | None,
     data_dir: str | None,
     backend: str | None,
+    embedded_model: str | None,
     as_json: bool,
     lenient: bool,
     top_k: int | None,
 ) -> None:
     """Answer QUESTION from the articles, with cited verbatim quotes."""
-    bot = _load(corpus, data_dir, backend, grounding="lenient" if lenient else None, top_k=top_k)
+    bot = _load(
+        corpus,
+        data_dir,
+        backend,
+        embedded_model=embedded_model,
+        grounding="lenient" if lenient else None,
+        top_k=top_k,
+    )
     answer = bot.ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -123,22 +144,31 @@ def ask(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
 @friendly_errors
-def chat(corpus: str | None, data_dir: str | None, backend: str | None, host: str, port: int) -> None:
+def chat(
+    corpus: str | None,
+    data_dir: str | None,
+    backend: str | None,
+    embedded_model: str | None,
+    host: str,
+    port: int,
+) -> None:
     """Start the chat UI in the browser (Gradio)."""
     from bot.ui import launch
 
-    launch(_load(corpus, data_dir, backend), host=host, port=port)
+    launch(_load(corpus, data_dir, backend, embedded_model=embedded_model), host=host, port=port)
 
 
 @cli.command()
 @corpus_options
 @friendly_errors
-def doctor(corpus: str | None, data_dir: str | None, backend: str | None) -> None:
+def doctor(corpus: str | None, data_dir: str | None, backend: str | None, embedded_model: str | None) -> None:
     """Check Ollama, the bundled model and the index, and say what to fix."""
     from bot.doctor import run_checks
 
     ok = True
-    for passed, line in run_checks(corpus=corpus, data_dir=data_dir, backend=backend):
+    for passed, line in run_checks(
+        corpus=corpus, data_dir=data_dir, backend=backend, embedded_model=embedded_model
+    ):
         ok &= passed
         click.echo(f"{'ok  ' if passed else 'FIX '} {line}")
     sys.exit(0 if ok else 1)
@@ -156,6 +186,19 @@ def doctor(corpus: str | None, data_dir: str | None, backend: str | None) -> Non
     help="RGB en_fact.json (not bundled: licence).",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option(
+    "--split",
+    type=click.Choice(["calibrate", "report"]),
+    default=None,
+    help="Only one half of the seed set (default both; thresholds are calibrated on calibrate).",
+)
+@click.option(
+    "--judge",
+    type=click.Choice(["auto", "embedded", "ollama", "none"]),
+    default="auto",
+    show_default=True,
+    help="Who judges faithfulness and relevance: auto = Ollama if it answers, else the bundled model.",
+)
 @click.option(
     "--jobs", type=click.IntRange(1, 16), default=1, show_default=True, help="Questions in parallel."
 )
@@ -185,9 +228,12 @@ def eval_command(
     corpus: str | None,
     data_dir: str | None,
     backend: str | None,
+    embedded_model: str | None,
     dataset: str,
     rgb_path: str | None,
     limit: int | None,
+    split: str | None,
+    judge: str,
     jobs: int,
     out: str,
     compare_dir: str | None,
@@ -205,10 +251,11 @@ def eval_command(
             parsed[name] = float(value)
         except ValueError:
             raise BotError(f"--min takes METRIC=NUMBER, got {floor!r}.") from None
-    bot = _load(corpus, data_dir, backend)
+    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model)
     run, summary = run_eval(
-        bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs, out_dir=Path(out)
-    )
+        bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs,
+        out_dir=Path(out), judge=judge, split=split,
+    )  # fmt: skip
     click.echo(json.dumps(summary, indent=2))
     click.echo(f"Report: {run / 'report.html'}")
     if compare_dir:

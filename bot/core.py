@@ -1,8 +1,9 @@
 """`Bot`: the one answer path. The CLI, the Gradio UI, the eval runner and Python scripts all call it.
 
 How a question flows: validate -> condense a follow-up into a standalone question -> hybrid retrieval
--> check the passages can answer it -> the LLM drafts an answer from numbered passages (streamed) ->
-every sentence is verified against the passages -> verified answer, extractive fallback, or refusal.
+-> the Grounder checks the passages are on topic and picks the evidence sentences -> the LLM drafts an
+answer from them (streamed) -> the Grounder verifies every sentence -> verified answer, quoted
+evidence, or refusal. Every grounding rule lives in bot/grounding.py; this module only orchestrates.
 """
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.answer import Answer, Citation, Passage
+from bot.answer import Answer, Passage
 from bot.backends import Backend, create_backend, with_deadlines
-from bot.claims import strip_citations
 from bot.embedding import Embedder
 from bot.errors import BotError
-from bot.grounding import EvidenceSet, Verdict, answers_question, is_model_refusal
+from bot.grounding import REFUSAL, Check, Grounder, Outcome
 from bot.index import ArticleIndex, IndexedArticle, SyncReport
-from bot.prompts import REFUSAL, render
+from bot.prompts import render
 from bot.retrieval import HybridRetriever
 from bot.settings import Settings
 
 History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 Event = str | Answer
+YES_NO_TOKENS = 2
 
 
 class Bot:
@@ -34,6 +35,13 @@ class Bot:
         self.settings = settings
         self.embedder = embedder
         self.backend = backend
+        self.grounder = Grounder(
+            embedder,
+            support_threshold=settings.support_threshold,
+            topic_threshold=settings.topic_threshold,
+            lenient=settings.grounding == "lenient",
+            ask_model=self.ask_model,
+        )
         self._use_index(index)
 
     @classmethod
@@ -96,77 +104,51 @@ class Bot:
         """Yield draft text pieces as the model writes them, then the verified Answer (always last)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
+
+        def timed(stage: str, mark: float) -> None:
+            timings[stage] = round(time.perf_counter() - mark, 4)
+
         question = self._validate(question)
         turns = _normalize_history(history)
         mark = time.perf_counter()
         query = self._condense(question, turns) if turns else question
-        timings["condense"] = time.perf_counter() - mark
-
+        timed("condense", mark)
         mark = time.perf_counter()
         passages = self.retrieve(query)
-        timings["retrieve"] = time.perf_counter() - mark
-
+        timed("retrieve", mark)
         mark = time.perf_counter()
-        evidence = EvidenceSet(passages, self.index.texts, self.embedder)
-        ranked = evidence.rank_for_question(query)
-        unknown = evidence.unknown_names(query)
-        answerable = bool(ranked) and ranked[0][1] >= self.settings.relevance_threshold and not unknown
-        timings["check"] = time.perf_counter() - mark
+        check = self.grounder.check(query, passages, self.index.texts)
+        timed("check", mark)
 
-        def finish(
-            text: str, refused: bool, verdicts: list[Verdict], extractive: bool = False, draft: str = ""
-        ) -> Answer:
-            timings["total"] = time.perf_counter() - started
-            kept = [v for v in verdicts if v.supported]
-            return Answer(
-                question=question,
-                text=text,
-                refused=refused,
-                citations=_unique_citations(v.evidence.citation() for v in kept if v.evidence),
-                passages=passages,
-                rewritten_query=query,
-                backend=self.backend.name,
-                model=self.backend.model,
-                timings={k: round(v, 4) for k, v in timings.items()},
-                removed_sentences=[v.sentence for v in verdicts if not v.supported],
-                extractive=extractive,
-                draft=draft,
-            )
-
-        if not answerable:
-            about = f" anything about {', '.join(unknown)}" if unknown else ""
-            yield finish(REFUSAL.replace(" say", f" say{about}"), True, [])
-            return
-
-        mark = time.perf_counter()
         draft = ""
-        for piece in self._generate(query, passages):
-            if not draft:
-                timings["first_token"] = time.perf_counter() - started
-            draft += piece
-            yield piece
-        timings["generate"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        if is_model_refusal(draft):
-            timings["verify"] = time.perf_counter() - mark
-            yield finish(REFUSAL, True, [], draft=draft)
-            return
-        verdicts = evidence.verify(draft, self.settings.support_threshold)
-        kept = [v for v in verdicts if v.supported]
-        extractive = not kept or not answers_question(" ".join(v.sentence for v in kept), query)
-        if extractive:
-            best = [(ev, score) for ev, score in ranked[:2] if score >= self.settings.relevance_threshold]
-            best = best[:1] if len(best) < 2 or best[1][1] < best[0][1] - 0.1 else best
-            verdicts = [Verdict(ev.quote, ev, score) for ev, score in best] + [
-                v for v in verdicts if not v.supported
-            ]
-        timings["verify"] = time.perf_counter() - mark
-        shown = [v for v in verdicts if v.supported or self.settings.grounding == "lenient"]
-        if not any(v.supported for v in verdicts):
-            yield finish(REFUSAL, True, verdicts, draft=draft)
-            return
-        yield finish(_compose(shown), False, verdicts, extractive=extractive, draft=draft)
+        if check.refusal:
+            outcome = Outcome(check.refusal, True, [])
+        else:
+            mark = time.perf_counter()
+            for piece in self._generate(check):
+                if not draft:
+                    timed("first_token", started)
+                draft += piece
+                yield piece
+            timed("generate", mark)
+            mark = time.perf_counter()
+            outcome = self.grounder.finish(check, draft)
+            timed("verify", mark)
+        timed("total", started)
+        yield Answer(
+            question=question,
+            text=outcome.text,
+            refused=outcome.refused,
+            citations=outcome.citations,
+            passages=passages,
+            rewritten_query=query,
+            backend=self.backend.name,
+            model=self.backend.model,
+            timings=timings,
+            removed_sentences=[v.sentence for v in outcome.verdicts if not v.supported],
+            extractive=outcome.extractive,
+            draft=draft,
+        )
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -192,12 +174,23 @@ class Bot:
             label=self.backend.label,
         )
 
-    def _generate(self, question: str, passages: list[Passage]) -> Iterator[str]:
+    def _generate(self, check: Check) -> Iterator[str]:
+        # The system prompt is the same for every question, so llama.cpp reuses its cached prefix.
         messages = [
             {"role": "system", "content": render("system", refusal=REFUSAL)},
-            {"role": "user", "content": render("answer", passages=passages, question=question)},
+            {"role": "user", "content": render("answer", excerpts=check.excerpts, question=check.question)},
         ]
         return self._complete(messages, self.settings.max_answer_tokens)
+
+    def ask_model(self, template: str, **variables: str) -> bool | None:
+        """A one-word verdict from the model, for the checks the grounder cannot settle by rule. The
+        system prompt is the answering one, so llama.cpp keeps reusing its cached prefix."""
+        messages = [
+            {"role": "system", "content": render("system", refusal=REFUSAL)},
+            {"role": "user", "content": render(template, **variables)},
+        ]
+        reply = "".join(self._complete(messages, YES_NO_TOKENS)).strip().lower()
+        return True if reply.startswith("yes") else False if reply.startswith("no") else None
 
     def _condense(self, question: str, turns: list[dict[str, str]]) -> str:
         """Rewrite a follow-up as a standalone question; fall back to plain context if the model flubs it."""
@@ -222,25 +215,3 @@ def _normalize_history(history: History | None) -> list[dict[str, str]]:
             user, assistant = item
             turns += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant or ""}]
     return turns
-
-
-_PREAMBLE = re.compile(r"^(?:the answer is|answer|according to the (?:articles?|passages?))\s*[:,]\s*", re.I)
-
-
-def _compose(verdicts: list[Verdict]) -> str:
-    parts = []
-    for v in verdicts:
-        sentence = _PREAMBLE.sub("", strip_citations(v.sentence)).strip()
-        if sentence.startswith("(") and sentence.endswith(")"):
-            sentence = sentence[1:-1]
-        marker = f" [{v.evidence.passage.number}]" if v.evidence else " [unsupported]"
-        body, end = re.fullmatch(r"(.*?)([.!?]*[\"”’]?)", sentence, flags=re.S).groups()  # type: ignore[union-attr]
-        parts.append(f"{body}{marker}{end or '.'}")
-    return " ".join(parts)
-
-
-def _unique_citations(citations: Iterator[Citation]) -> list[Citation]:
-    seen: dict[tuple[str, int, int], Citation] = {}
-    for c in citations:
-        seen.setdefault((c.source, c.start, c.end), c)
-    return list(seen.values())

@@ -9,6 +9,7 @@ from bot.backends.ollama import OllamaBackend
 from bot.embedding import Embedder
 from bot.errors import BotError
 from bot.index import ArticleIndex
+from bot.models import EMBEDDED_MODELS
 from bot.settings import Settings
 
 
@@ -24,9 +25,15 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     except BotError as err:
         needed = settings.backend == "ollama"
         yield not needed, f"{err}{'' if needed else ' (the bundled model answers meanwhile)'}"
+    for name, spec in EMBEDDED_MODELS.items():
+        chosen = name == settings.embedded_model
+        try:
+            spec.locate()
+            yield True, f"{name}: {spec.about}{' (selected)' if chosen else ''}"
+        except BotError as err:
+            yield not chosen, f"{name}: {err}"
     try:
         EmbeddedBackend(settings).check()
-        yield True, "bundled model SmolLM2-135M is installed"
     except BotError as err:
         yield False, str(err)
     if not settings.corpus.is_dir():

@@ -9,6 +9,7 @@ import html
 import json
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.backends import with_deadlines
+from bot.answer import Answer
+from bot.backends import Backend, with_deadlines
 from bot.backends.ollama import OllamaBackend
-from bot.claims import split_sentences, strip_citations
+from bot.claims import strip_citations
 from bot.core import Bot
 from bot.errors import BotError
-from bot.grounding import EvidenceSet
+from bot.grounding import Grounder
 from bot.metrics import (
     citation_precision,
     faithfulness,
@@ -68,82 +70,118 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
                    "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
 
 
+JUDGES = ("auto", "embedded", "ollama", "none")
+JUDGE_TOKENS = 2
+
+
 class Judge:
-    """An independent LLM judge through Ollama; never silently replaced by the pipeline's own verifier."""
+    """An LLM judge with prompts of its own (prompts/judge.j2, prompts/relevance.j2), separate from the
+    pipeline's verifier: is the answer supported by the passages it cites, and does it address the
+    question? `auto` uses Ollama when it answers, else the bundled model; `none` reports no judgement."""
 
-    def __init__(self, bot: Bot) -> None:
-        self.backend = OllamaBackend(bot.settings)
-        try:
-            self.backend.check_quickly()
-            self.status = f"ollama · {self.backend.model}"
-        except BotError:
-            self.status = "unavailable"
+    def __init__(self, bot: Bot, kind: str = "auto") -> None:
+        from bot.backends import available_backends
 
-    def supported(self, claim: str, passages: list[Any]) -> bool | None:
-        if self.status == "unavailable":
+        self.backend: Backend | None = None
+        if kind in ("auto", "ollama"):
+            ollama = OllamaBackend(bot.settings)
+            try:
+                ollama.check_quickly()
+                self.backend = ollama
+            except BotError:
+                if kind == "ollama":
+                    raise
+        if self.backend is None and kind in ("auto", "embedded"):
+            same = bot.backend.name == "embedded"  # share the loaded model: one copy in memory
+            self.backend = bot.backend if same else available_backends()["embedded"](bot.settings)
+        self.status = f"{self.backend.name} · {self.backend.model}" if self.backend else "none"
+        self._lock = threading.Lock()
+
+    def _yes(self, template: str, **variables: Any) -> bool | None:
+        if self.backend is None:
             return None
-        prompt = render("judge", passages=passages, claim=claim)
-        chunks = self.backend.stream_chat([{"role": "user", "content": prompt}], max_tokens=4, num_ctx=4096)
-        reply = "".join(with_deadlines(chunks, first_token=60.0, total=120.0, label="the judge"))
+        messages = [
+            {"role": "system", "content": render("judge_system")},
+            {"role": "user", "content": render(template, **variables)},
+        ]
+        with self._lock:
+            chunks = self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=4096)
+            reply = "".join(with_deadlines(chunks, first_token=120.0, total=180.0, label="the judge"))
         return reply.strip().lower().startswith("yes")
+
+    def faithful(self, answer: Answer) -> bool | None:
+        cited = {c.number for c in answer.citations}
+        passages = [p for p in answer.passages if p.number in cited]
+        return self._yes("judge", passages=passages, answer=strip_citations(answer.text))
+
+    def relevant(self, answer: Answer) -> bool | None:
+        return self._yes("relevance", question=answer.question, answer=strip_citations(answer.text))
 
 
 def score_item(bot: Bot, item: dict[str, Any], judge: Judge) -> dict[str, Any]:
-    """Score one item. Faithfulness is re-checked on the *final* text the user saw (after fallback and
-    composition), not taken from the pipeline's own verdicts on the draft."""
+    """Score one item. The verifier's faithfulness is re-checked on the final text the user saw, by the
+    grounder's rules alone (no model): a lower bound that is independent of the model's yes/no checks."""
     started = time.perf_counter()
     try:
         answer = bot.ask(item["question"], history=item.get("history") or None)
     except BotError as err:
         return {"id": item["id"], "setting": item["setting"], "question": item["question"], "error": str(err)}
     sources = list(bot.index.texts.values())
-    evidence = EvidenceSet(answer.passages, bot.index.texts, bot.embedder)
-    sentences = [] if answer.refused else [s for s in split_sentences(answer.text) if strip_citations(s)]
-    verifier = [evidence.support(s, bot.settings.support_threshold).supported for s in sentences]
-    judged = [judge.supported(strip_citations(s), answer.passages) for s in sentences]
-    gold_quotes = [e["quote"] for e in item.get("evidence", [])] or item.get("gold", [])
-    gold_sources = [bot.index.article_text(e["source"]) for e in item.get("evidence", [])] or gold_quotes
+    rules = Grounder(bot.embedder, support_threshold=bot.settings.support_threshold,
+                     topic_threshold=bot.settings.topic_threshold)  # fmt: skip
+    check = rules.check(answer.rewritten_query, answer.passages, bot.index.texts)
+    verifier = [] if answer.refused else [v.supported for v in rules.verify(answer.text, check)]
+    answerable = item.get("answerable")
+    key_facts = item.get("key_facts")
+    gold_quotes = [e["quote"] for e in item.get("evidence") or []] or item.get("gold", [])
+    gold_sources = [bot.index.article_text(e["source"]) for e in item.get("evidence") or []] or gold_quotes
     row: dict[str, Any] = {
-        "id": item["id"], "setting": item["setting"], "question": item["question"],
-        "answerable": item["answerable"], "answer": answer.text, "refused": answer.refused,
+        "id": item["id"], "setting": item["setting"], "split": item.get("split"), "question": item["question"],
+        "answerable": answerable, "answer": answer.text, "refused": answer.refused,
         "extractive": answer.extractive, "rewritten_query": answer.rewritten_query,
         "citations": [{"source": c.source, "quote": c.quote} for c in answer.citations],
-        "key_facts": key_facts_present(answer.text, item["key_facts"]) if item["answerable"] else None,
-        "token_f1": token_f1(answer.text, item["reference"]) if item["answerable"] else None,
+        "key_facts": key_facts_present(answer.text, key_facts) if answerable and key_facts else None,
+        "token_f1": token_f1(answer.text, item["reference"]) if answerable and item.get("reference") else None,
         "faithfulness_verifier": faithfulness(verifier),
-        "faithfulness_judge": None if None in judged else faithfulness(judged),  # type: ignore[arg-type]
+        "faithfulness_judge": None if answer.refused else judge.faithful(answer),
+        "answer_relevance": None if answer.refused else judge.relevant(answer),
         "invented_facts": invented_facts(answer.text, sources) if not answer.refused else [],
         "citation_precision": citation_precision([c.quote for c in answer.citations], gold_sources or sources),
         "first_token": answer.timings.get("first_token"), "total": answer.timings["total"],
         "wall": time.perf_counter() - started,
     }  # fmt: skip
     row.update(retrieval_scores([p.text for p in answer.passages], gold_quotes))
-    row["passed"] = (row["refused"] is not item["answerable"]) and (
-        not item["answerable"] or (row["key_facts"] or 0) > 0
-    )
+    if answerable is not None:
+        right_fact = not key_facts or (row["key_facts"] or 0) > 0
+        row["passed"] = (row["refused"] is not answerable) and (not answerable or right_fact)
     return row
 
 
 def summarize(rows: list[dict[str, Any]], judge: str) -> dict[str, Any]:
+    """Metrics over `rows`; a metric no row can measure (say, key facts on a set without them) is None,
+    "not applicable", never a zero."""
+
     def mean(key: str) -> float | None:
         return mean_of([r[key] for r in rows if r.get(key) is not None])
 
     ok = [r for r in rows if "error" not in r]
+    judged = [r for r in ok if r.get("faithfulness_judge") is not None]
     summary: dict[str, Any] = {
         "items": len(rows), "errors": len(rows) - len(ok), "judge": judge,
         "hit_at_k": mean("hit"), "mrr": mean("rr"), "evidence_recall": mean("evidence_recall"),
         "key_facts": mean("key_facts"), "token_f1": mean("token_f1"),
         "faithfulness_verifier": mean("faithfulness_verifier"), "faithfulness_judge": mean("faithfulness_judge"),
+        "answer_relevance": mean("answer_relevance"), "judged_answers": len(judged),
         "invented_facts_per_answer": mean_of([len(r["invented_facts"]) for r in ok]),
         "citation_precision": mean("citation_precision"), "pass_rate": mean("passed"),
-        **refusal_scores([(not r["answerable"], r["refused"]) for r in ok]),
+        **refusal_scores([(not r["answerable"], r["refused"]) for r in ok if r["answerable"] is not None]),
         "latency_first_token_p50": percentile([r["first_token"] for r in ok if r["first_token"]], 0.5),
         "latency_first_token_p95": percentile([r["first_token"] for r in ok if r["first_token"]], 0.95),
         "latency_total_p50": percentile([r["total"] for r in ok], 0.5),
         "latency_total_p95": percentile([r["total"] for r in ok], 0.95),
     }  # fmt: skip
     settings = sorted({r["setting"] for r in rows})
-    if len(settings) > 1:
+    if len(settings) > 1 and all(r.get("passed") is not None for r in ok):
         summary["by_setting"] = {s: {"items": sum(r["setting"] == s for r in ok),
                                      "pass_rate": mean_of([r["passed"] for r in ok if r["setting"] == s])}
                                  for s in settings}  # fmt: skip
@@ -154,13 +192,27 @@ def mean_of(values: list[Any]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
+SPLITS = ("calibrate", "report")
+
+
 def run_eval(
-    bot: Bot, dataset: str, *, rgb_path: Path | None, limit: int | None, jobs: int, out_dir: Path
+    bot: Bot,
+    dataset: str,
+    *,
+    rgb_path: Path | None,
+    limit: int | None,
+    jobs: int,
+    out_dir: Path,
+    judge: str = "auto",
+    split: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    judge = Judge(bot)
+    """Run a question set through `Bot.ask`. The seed set has two halves: thresholds are calibrated on
+    `calibrate` and results are reported on `report`; the summary gives both (`split` runs one)."""
+    the_judge = Judge(bot, judge)
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as scratch:
         if dataset == "seed":
-            work = [(bot, item) for item in list(seed_items())[:limit]]
+            items = [i for i in seed_items() if split is None or i.get("split") == split]
+            work = [(bot, item) for item in items[:limit]]
         else:
             items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))
             items = items[: limit * 3] if limit else items
@@ -168,12 +220,15 @@ def run_eval(
                 (_corpus_bot(bot, item, Path(scratch)), item) for item in tqdm(items, desc="Building corpora")
             ]
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(score_item, b, item, judge) for b, item in work]
+            futures = [pool.submit(score_item, b, item, the_judge) for b, item in work]
             rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {dataset}", unit="item")]
     run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}"
     run.mkdir(parents=True, exist_ok=True)
-    summary = summarize(rows, judge.status)
-    summary.update(dataset=dataset, backend=bot.backend.name, model=bot.backend.model)
+    summary = summarize(rows, the_judge.status)
+    halves = {h: [r for r in rows if r.get("split") == h] for h in SPLITS}
+    if all(halves.values()):
+        summary["by_split"] = {h: summarize(part, the_judge.status) for h, part in halves.items()}
+    summary.update(dataset=dataset, split=split or "all", backend=bot.backend.name, model=bot.backend.model)
     (run / "results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     (run / "report.html").write_text(report_html(summary, rows))

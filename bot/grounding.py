@@ -1,13 +1,18 @@
-"""Grounding enforcement: nothing reaches the user unless a retrieved passage supports it.
+"""Grounding: every rule that decides what may reach the user, owned by one object, `Grounder`.
 
-The model is never trusted. Each answer sentence is kept only if one passage contains every number and
-proper name in it *and* has a sentence close to it in meaning; that passage sentence becomes the
-citation's verbatim quote. The same evidence decides whether the passages answer the question at all.
+Permissive before generation, strict after. Before the model is asked, a question is refused only in
+clear cases: a name in it that no retrieved passage mentions (a false premise), or nothing on topic.
+The model then answers from a few evidence sentences; its own "the articles don't say" is trusted.
+After generation every sentence must be supported by one evidence sentence: same numbers, names in
+the passage, the same speaker for who-said-what, no flipped negation, and no added wording unless
+the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated.
+The supporting sentence becomes the citation's verbatim quote.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,18 +29,63 @@ from bot.claims import (
 )
 from bot.embedding import Embedder
 
-_REFUSAL = re.compile(
-    r"\b(?:articles?|passages?|sources?|context|text)\b[^.]*\b(?:do(?:es)?n[o’']?t|do(?:es)? not|never)\s+"
-    r"(?:say|mention|state|specify|provide|contain|include)|\bno (?:information|mention)\b|\bnot mentioned\b",
+REFUSAL = "The articles don't say."
+
+# Asks the model a yes/no question rendered from a prompt template; None when it gave no clear answer.
+YesNo = Callable[..., bool | None]
+
+EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with its neighbours)
+PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
+SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first
+KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
+DUPLICATE_OVERLAP = 0.8
+NEGATION_MARGIN = 0.12
+FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question  # a negated sentence this close to the best match contradicts the claim
+ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts  # share of content words two answer sentences share before one is a repeat
+
+_MODEL_REFUSAL = re.compile(
+    r"\b(?:articles?|passages?|sources?|context|text|excerpts?)\b[^.]*\b(?:do(?:es)?n[o’']?t|do(?:es)? not|never)\s+"
+    r"(?:say|mention|state|specify|provide|contain|include|answer)|\bno (?:information|mention)\b|"
+    r"\bnot (?:mentioned|stated|specified|provided)\b|^\s*the articles don[’']t say",
     re.IGNORECASE,
 )
-_NEEDS_NUMBER = re.compile(
-    r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share))\b", re.I
+_META_ONLY = re.compile(
+    r"^(?:the|this|these|both)\s+(?:passages?|articles?|excerpts?|texts?|sources?)\s+"
+    r"(?:is|are|was|were|discuss|describe|talk|focus|mention|provide|cover|deal|highlight|do not|does not)",
+    re.I,
 )
-_NEEDS_TIME = re.compile(r"^\s*(?:when|in what year|what year|what date|on what date)\b", re.I)
-
-
+_META_PREFIX = re.compile(
+    r"^(?:(?:according to|based on|as stated in|as mentioned in|in)\s+(?:the\s+)?"
+    r"(?:passages?|articles?|excerpts?|texts?|sources?)(?:\s*\[\d+\])?\s*,\s*|"
+    r"(?:the|this)\s+(?:passages?|articles?|excerpts?|texts?)(?:\s*\[\d+\])?\s+"
+    r"(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that\s+|the answer is\s*:?\s*|answer\s*:\s*)",
+    re.I,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|nothing|without|cannot)\b|n[’']t\b", re.I)
+_NOT_ONLY = re.compile(r"\bnot only\b", re.I)
+_SPEECH = re.compile(
+    r"\b(?:said|says|say|stated|states|told|tells|confirmed|confirms|announced|announces|explained|"
+    r"explains|elaborates|elaborated|noted|notes|claimed|claims|warned|warns|highlighted|highlights|"
+    r"suggested|suggests|indicated|indicates|reported|reports|added|believes|believed|according to)\b",
+    re.I,
+)
+_ORDINAL = re.compile(
+    r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
+)
+_YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
+_SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DAY_OF_MONTH = re.compile(rf"\b(?:{_MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTH_NAMES})\b")
+_TIME_WORDS = re.compile(
+    rf"\b(?:{_MONTH_NAMES}|yesterday|today|last (?:year|month|week)|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b",
+    re.I,
+)
+_QUESTION_KINDS = (
+    ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
+    ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
+    ("person", re.compile(r"^\s*(?:who|whom|whose|which (?:person|official|leader|president|minister|analyst|expert|general|agency|organi[sz]ation|country|newspaper|outlet|journal))\b", re.I)),
+    ("place", re.compile(r"^\s*(?:where|(?:in )?which (?:region|city|country|place|town|area|province)|what (?:region|city|country|place))\b", re.I)),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,42 +109,113 @@ class Verdict:
     sentence: str
     evidence: Evidence | None
     similarity: float
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # why no evidence sentence supports it
 
     @property
     def supported(self) -> bool:
         return self.evidence is not None
 
 
-def expected_answer_kind(question: str) -> str | None:
-    if _NEEDS_NUMBER.search(question):
-        return "number"
-    if _NEEDS_TIME.search(question):
-        return "time"
-    return None
+@dataclass(frozen=True)
+class Excerpt:
+    """A run of consecutive evidence sentences shown to the model, numbered like its passage."""
+
+    number: int
+    title: str
+    text: str
 
 
-_DAY_OF_MONTH = re.compile(rf"\b(?:{_MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTH_NAMES})\b")
-_QUANTITY_FOCUS = re.compile(r"^\s*(?i:how many)\s+((?:[A-Z][\w’'-]*\s+)*)([a-z][\w-]*)")
+@dataclass
+class Check:
+    """What the passages can say about a question, decided before the model is asked."""
+
+    question: str
+    evidence: EvidenceSet
+    ranked: list[tuple[Evidence, float]]
+    shown: list[Evidence]  # the evidence sentences the model is given
+    refusal: str | None  # the refusal text when the passages clearly cannot answer
+
+    @property
+    def excerpts(self) -> list[Excerpt]:
+        """The shown sentences merged into runs of consecutive sentences, per article."""
+        runs: list[list[Evidence]] = []
+        for ev in sorted(self.shown, key=lambda e: (e.passage.source, e.start)):
+            if runs and ev in self.evidence.neighbours(runs[-1][-1]):
+                runs[-1].append(ev)
+            else:
+                runs.append([ev])
+        runs.sort(key=lambda run: min(e.passage.number for e in run))
+        return [
+            Excerpt(
+                run[0].passage.number, run[0].passage.title, " ".join(" ".join(e.quote.split()) for e in run)
+            )
+            for run in runs
+        ]
 
 
-def quantity_focus(question: str) -> str | None:
-    """The thing counted in "how many X" (skipping names: "how many North Korean troops" -> "troops")."""
-    match = _QUANTITY_FOCUS.search(question)
-    return match.group(2) if match and content_words(match.group(2)) else None
+@dataclass
+class Outcome:
+    text: str
+    refused: bool
+    verdicts: list[Verdict]
+    extractive: bool = False
+
+    @property
+    def citations(self) -> list[Citation]:
+        seen: dict[tuple[str, int, int], Citation] = {}
+        for v in self.verdicts:
+            if v.evidence:
+                c = v.evidence.citation()
+                seen.setdefault((c.source, c.start, c.end), c)
+        return list(seen.values())
 
 
-def answers_kind(text: str, kind: str | None, focus: str | None = None) -> bool:
-    """A "how many X" question needs a number (not a day of a month) next to X; "when" needs a date."""
+def question_kind(question: str) -> str | None:
+    return next((kind for kind, pattern in _QUESTION_KINDS if pattern.search(question)), None)
+
+
+def answers_kind(text: str, kind: str | None) -> bool:
+    """Does `text` hold the type of thing the question asks for? (A day of a month is not a count.)"""
+    text = strip_citations(text)
     if kind == "number":
-        if not numbers_in(_DAY_OF_MONTH.sub(" ", text)):
-            return False
-        return focus is None or bool(content_words(focus) & content_words(text))
+        return bool(numbers_in(_ORDINAL.sub(" ", _DAY_OF_MONTH.sub(" ", text))))
     if kind == "time":
-        return bool(numbers_in(text)) or bool(
-            re.search(rf"\b(?:{_MONTH_NAMES}|yesterday|last (?:year|month|week))\b", text)
-        )
+        return bool(_TIME_WORDS.search(text))
+    if kind in ("person", "place"):
+        return bool(names_in(text, ordinary=ANY_TEXT))
     return True
+
+
+def is_model_refusal(text: str) -> bool:
+    return bool(_MODEL_REFUSAL.search(text.strip()))
+
+
+def clean_sentence(sentence: str) -> str:
+    """Drop "According to the passages," and "The article states that"; the sentence itself stays."""
+    cleaned = _META_PREFIX.sub("", _SPACED_ABBREVIATION.sub(r"\1.", sentence.strip())).strip()
+    if cleaned.startswith("(") and cleaned.endswith(")"):
+        cleaned = cleaned[1:-1]
+    return cleaned[:1].upper() + cleaned[1:]
+
+
+def _negated_words(text: str) -> set[str]:
+    """Content words within three words after a negation ("has not engaged in conflict" -> engag, conflict)."""
+    text = _NOT_ONLY.sub(" ", strip_citations(text))
+    words: set[str] = set()
+    for match in _NEGATION.finditer(text):
+        following = [w for w in text[match.end() :].split()[:3] if w[:1].islower()]  # not names
+        words |= content_words(" ".join(following))
+    return words
+
+
+def _speakers(text: str) -> set[str]:
+    """Names before a speech verb ("Lloyd Austin confirmed ..."), or right after "according to"."""
+    match = _SPEECH.search(strip_citations(text))
+    if not match:
+        return set()
+    if match.group(0).lower() == "according to":
+        return names_in(" ".join(text[match.end() :].split()[:4]), ordinary=ANY_TEXT)
+    return names_in(text[: match.start()], ordinary=ANY_TEXT)
 
 
 def _clause_windows(sentence: str) -> list[str]:
@@ -105,24 +226,15 @@ def _clause_windows(sentence: str) -> list[str]:
     return list(dict.fromkeys(windows))
 
 
-def answers_question(text: str, question: str) -> bool:
-    return answers_kind(text, expected_answer_kind(question), quantity_focus(question))
-
-
-def is_model_refusal(text: str) -> bool:
-    return bool(_REFUSAL.search(text))
-
-
 class EvidenceSet:
-    """The sentences of the retrieved passages, embedded once per question."""
+    """The sentences of the retrieved passages, embedded once per question (with their clauses, so a
+    claim about part of a long sentence still finds it)."""
 
     def __init__(self, passages: list[Passage], article_texts: dict[str, str], embedder: Embedder) -> None:
         self.passages = passages
         self.embedder = embedder
         self.items: list[Evidence] = []
-        windows: list[
-            str
-        ] = []  # each sentence, and its clauses, so a claim about part of a long sentence matches
+        windows: list[str] = []
         self._owner: list[int] = []
         seen: set[tuple[str, int]] = set()
         for p in passages:
@@ -138,65 +250,230 @@ class EvidenceSet:
                     windows.append(window)
                     self._owner.append(len(self.items) - 1)
         self._window_vectors = embedder.vectors(windows)
-        self._lower = {p.number: p.text.lower() for p in passages}
+        self._article_lower = {p.source: article_texts[p.source].lower() for p in passages}
         self._all_text = " ".join(p.text for p in passages)
         self._all_lower = self._all_text.lower()
 
     def similarities(self, text: str) -> np.ndarray:
         """Per evidence sentence, the best cosine similarity of `text` to the sentence or one of its clauses."""
-        sims = self._window_vectors @ self.embedder.vectors([text])[0]
         best = np.full(len(self.items), -1.0, dtype=np.float32)
-        np.maximum.at(best, np.asarray(self._owner, dtype=np.int64), sims)
+        if self.items:
+            sims = self._window_vectors @ self.embedder.vectors([text])[0]
+            np.maximum.at(best, np.asarray(self._owner, dtype=np.int64), sims)
         return best
-
-    def missing_facts(self, sentence: str, ev: Evidence) -> list[str]:
-        """Numbers must stand in the quoted sentence itself; names anywhere in its passage."""
-        missing = [f"{n:g}" for n in numbers_in(sentence) - numbers_in(ev.quote)]
-        lower = self._lower[ev.passage.number]
-        names = names_in(sentence, ordinary=self._all_text)
-        missing += sorted(n for n in names if not contains_name(lower, n))
-        return missing
 
     def unknown_names(self, question: str) -> list[str]:
         """Names in a question that no retrieved passage mentions: a premise the articles don't share."""
         return sorted(n for n in names_in(question, self._all_text) if not contains_name(self._all_lower, n))
 
-    def support(self, sentence: str, threshold: float) -> Verdict:
-        claim = strip_citations(sentence)
-        if not self.items or not claim:
-            return Verdict(sentence, None, 0.0, [])
-        sims = self.similarities(claim)
-        best: Verdict | None = None
-        fallback_missing: list[str] = []
-        for i in np.argsort(-sims):
-            ev = self.items[i]
-            missing = self.missing_facts(claim, ev)
-            if missing:
-                fallback_missing = fallback_missing or missing
-                continue
-            best = Verdict(sentence, ev if sims[i] >= threshold else None, float(sims[i]))
-            break
-        if best is None:
-            return Verdict(sentence, None, float(sims.max()), fallback_missing)
-        return best
-
-    def verify(self, answer: str, threshold: float) -> list[Verdict]:
-        return [self.support(s, threshold) for s in split_sentences(answer) if strip_citations(s)]
+    def conflicts(self, claim: str, ev: Evidence) -> list[str]:
+        """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model."""
+        problems = [f"{n:g}" for n in numbers_in(claim) - numbers_in(ev.quote)]
+        article = self._article_lower[ev.passage.source]
+        problems += sorted(
+            n for n in names_in(claim, ordinary=self._all_text) if not contains_name(article, n)
+        )
+        quote_lower = ev.quote.lower()
+        speakers = _speakers(claim)  # "Carl Schuster said" is matched by "Schuster elaborates"
+        if speakers and not any(contains_name(quote_lower, s) for s in speakers):
+            problems.append(f"said by {' '.join(sorted(speakers))}")
+        claim_words, quote_words = content_words(claim), content_words(ev.quote)
+        if (_negated_words(ev.quote) & claim_words and not _NEGATION.search(_NOT_ONLY.sub(" ", claim))) or (
+            _negated_words(claim) & quote_words and not _NEGATION.search(_NOT_ONLY.sub(" ", ev.quote))
+        ):
+            problems.append("negation")
+        return problems
 
     def rank_for_question(self, question: str) -> list[tuple[Evidence, float]]:
-        """Evidence sentences by how well they answer the question: meaning first, shared words second."""
-        if not self.items:
-            return []
+        """Evidence sentences by how well they answer the question: meaning first, shared words second,
+        a small bonus for holding what the question asks for (a number, a date, a name)."""
         sims = self.similarities(question)
         terms = content_words(question)
-        kind = expected_answer_kind(question)
-        focus = quantity_focus(question)
+        kind = question_kind(question)
         scored = []
         for ev, sim in zip(self.items, sims, strict=True):
             overlap = len(terms & content_words(ev.quote)) / len(terms) if terms else 0.0
-            score = float(sim) * 0.7 + overlap * 0.3
-            if not answers_kind(ev.quote, kind, focus):
-                score -= 1.0
+            score = float(sim) * 0.7 + overlap * 0.3 + (KIND_BONUS if answers_kind(ev.quote, kind) else 0.0)
             scored.append((ev, score))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
+
+    def neighbours(self, ev: Evidence) -> list[Evidence]:
+        """`ev` with the sentences just before and after it in the same article, in reading order."""
+        same = sorted((e for e in self.items if e.passage.source == ev.passage.source), key=lambda e: e.start)
+        i = same.index(ev)
+        return same[max(0, i - 1) : i + 2]
+
+
+class Grounder:
+    """Decides, for one question, whether to ask the model, what to show it, and what of its draft
+    reaches the user. `ask_model` answers the yes/no checks; eval and calibration use this same object."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        support_threshold: float,
+        topic_threshold: float,
+        lenient: bool = False,
+        ask_model: YesNo | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.support_threshold = support_threshold
+        self.topic_threshold = topic_threshold
+        self.lenient = lenient
+        self.ask_model = ask_model
+
+    # -- before generation -------------------------------------------------------------------------
+
+    def check(self, question: str, passages: list[Passage], texts: dict[str, str]) -> Check:
+        evidence = EvidenceSet(passages, texts, self.embedder)
+        ranked = evidence.rank_for_question(question)
+        refusal = None
+        if unknown := evidence.unknown_names(question):
+            refusal = REFUSAL.replace(" say", f" say anything about {', '.join(unknown)}")
+        elif self.topic_score(question, evidence) < self.topic_threshold:
+            refusal = REFUSAL
+        return Check(question, evidence, ranked, self.select(evidence, ranked), refusal)
+
+    @staticmethod
+    def topic_score(question: str, evidence: EvidenceSet) -> float:
+        """How on topic the best sentence is: meaning and shared words, whatever the question asks for."""
+        if not evidence.items:
+            return -1.0
+        sims = evidence.similarities(question)
+        terms = content_words(question)
+        overlaps = [
+            len(terms & content_words(e.quote)) / len(terms) if terms else 0.0 for e in evidence.items
+        ]
+        return float(max(0.7 * s + 0.3 * o for s, o in zip(sims, overlaps, strict=True)))
+
+    @staticmethod
+    def select(evidence: EvidenceSet, ranked: list[tuple[Evidence, float]]) -> list[Evidence]:
+        """The best evidence sentences with their neighbours: a few hundred tokens instead of whole
+        passages, because prompt length is most of the time to first token."""
+        chosen: list[Evidence] = []
+        size = 0
+        for ev, _ in ranked[:EVIDENCE_FOR_PROMPT]:
+            for group in (evidence.neighbours(ev), [ev]):
+                new = [e for e in group if e not in chosen]
+                extra = sum(len(e.quote) + 1 for e in new)
+                if size + extra <= PROMPT_CHAR_BUDGET or not chosen:
+                    chosen += new
+                    size += extra
+                    break
+        return chosen
+
+    # -- after generation --------------------------------------------------------------------------
+
+    def finish(self, check: Check, draft: str) -> Outcome:
+        """Keep what the evidence supports; quote the evidence when the model's wording fails but the
+        evidence answers; otherwise refuse."""
+        if is_model_refusal(draft):
+            return Outcome(REFUSAL, True, [])
+        verdicts = self.verify(draft, check)
+        kept = [v for v in verdicts if v.supported]
+        answered = bool(kept) and self.answers(kept, check)
+        extractive = False
+        if not answered:
+            quote = self.extractive_answer(check)
+            if quote is None:
+                return Outcome(REFUSAL, True, verdicts)
+            verdicts = [quote] + [v for v in verdicts if not v.supported]
+            extractive = True
+        shown = [v for v in verdicts if v.supported or self.lenient]
+        return Outcome(compose(shown), False, verdicts, extractive)
+
+    def verify(self, answer: str, check: Check) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for raw in split_sentences(_SPACED_ABBREVIATION.sub(r"\1.", answer)):
+            sentence = clean_sentence(raw)
+            if not strip_citations(sentence) or _META_ONLY.search(sentence) or is_model_refusal(sentence):
+                continue
+            if any(_repeats(sentence, v.sentence) for v in verdicts):
+                continue
+            verdicts.append(self.support(sentence, check))
+        return verdicts
+
+    def support(self, sentence: str, check: Check) -> Verdict:
+        claim = strip_citations(sentence)
+        evidence = check.evidence
+        # A bare answer ("Russia's Kursk region.") means little alone: compare it with its question.
+        short = len(claim.split()) < FRAGMENT_WORDS and check.question
+        sims = evidence.similarities(f"{check.question} {claim}" if short else claim)
+        candidates = [i for i in np.argsort(-sims)[:SUPPORT_CANDIDATES] if sims[i] >= self.support_threshold]
+        conflicts = {i: evidence.conflicts(claim, evidence.items[i]) for i in candidates}
+        near = (
+            [i for i in candidates if sims[i] >= sims[candidates[0]] - NEGATION_MARGIN] if candidates else []
+        )
+        if any("negation" in conflicts[i] for i in near):
+            # A close sentence says the opposite: that outweighs a looser sentence that seems to agree.
+            return Verdict(sentence, None, float(sims.max()), ["negation"])
+        reasons: list[str] = []
+        for i in candidates:
+            ev = evidence.items[i]
+            if problems := conflicts[i]:
+                reasons = reasons or problems
+                continue
+            added = sorted(content_words(claim) - content_words(ev.quote) - content_words(check.question))
+            if added and not self._model_says("entail", claim=claim, evidence=ev.quote):
+                reasons = reasons or [f"not stated: {', '.join(added)}"]
+                continue
+            return Verdict(sentence, ev, float(sims[i]))
+        return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
+
+    def answers(self, kept: list[Verdict], check: Check) -> bool:
+        """Does what survived answer what was asked? It must rest on the evidence the model was shown,
+        hold the type of thing asked for (a number for how many, a date for when, …), come from passages
+        that name the years the question names, and the model must agree the evidence shows it."""
+        quotes = list(dict.fromkeys(v.evidence.quote for v in kept if v.evidence))
+        text = " ".join(strip_citations(v.sentence) for v in kept)
+        return (
+            any(v.evidence in check.shown for v in kept)
+            and answers_kind(text, question_kind(check.question))
+            and all(self._names_years(v.evidence, check.question) for v in kept if v.evidence)
+            and self._model_says("correct", evidence=" ".join(quotes), question=check.question, answer=text)
+        )
+
+    @staticmethod
+    def _names_years(ev: Evidence, question: str) -> bool:
+        """ "Who won in 2022?" is not answered by a passage about 2021."""
+        return all(year in ev.passage.text for year in _YEAR.findall(question))
+
+    def extractive_answer(self, check: Check) -> Verdict | None:
+        """The best evidence sentence, quoted, if it holds what the question asks for and the model
+        agrees it answers the question; quoting a merely nearby sentence would mislead."""
+        kind = question_kind(check.question)
+        for ev, score in check.ranked[:2]:
+            if answers_kind(ev.quote, kind) and self._model_says(
+                "answers", question=check.question, evidence=ev.quote
+            ):
+                return Verdict(ev.quote, ev, score)
+        return None
+
+    def _model_says(self, template: str, **variables: str) -> bool:
+        """The model's yes/no; with no model to ask, the cheap checks alone decide (and say no)."""
+        return bool(self.ask_model and self.ask_model(template, **variables))
+
+
+def _repeats(sentence: str, earlier: str) -> bool:
+    a, b = content_words(sentence), content_words(earlier)
+    return bool(a) and len(a & b) / len(a) >= DUPLICATE_OVERLAP
+
+
+_ENDING = re.compile(r"(.*?)([.!?]*[\"”’]?)", re.S)
+_ABBREVIATION_END = re.compile(r"(?:\b[A-Z]\.){2,}$")
+
+
+def compose(verdicts: list[Verdict]) -> str:
+    """The answer text: each sentence with its passage number as [n] (or [unsupported] in lenient mode)."""
+    parts = []
+    for v in verdicts:
+        sentence = strip_citations(v.sentence)
+        marker = f" [{v.evidence.passage.number}]" if v.evidence else " [unsupported]"
+        if _ABBREVIATION_END.search(sentence):  # "… the U.S." keeps its dots
+            parts.append(f"{sentence}{marker}")
+            continue
+        body, end = _ENDING.fullmatch(sentence).groups()  # type: ignore[union-attr]
+        parts.append(f"{body}{marker}{end or '.'}")
+    return " ".join(parts)

@@ -10,8 +10,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.paths import bundled_dir
 
-REFUSAL = "The articles don't say."
-
 
 @cache
 def _environment() -> Environment:

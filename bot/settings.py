@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.errors import BotError
+from bot.models import DEFAULT_EMBEDDED_MODEL, embedded_model
 from bot.paths import bundled_dir
 
 GroundingMode = Literal["strict", "lenient"]
@@ -51,6 +52,7 @@ _ENV = {
     "keep_alive": "BOT_KEEP_ALIVE",
     "embed_model": "BOT_EMBED_MODEL",
     "max_answer_tokens": "BOT_MAX_ANSWER_TOKENS",
+    "embedded_model": "BOT_EMBEDDED_MODEL",
 }
 
 
@@ -59,6 +61,7 @@ class Settings:
     corpus: Path
     data_dir: Path
     backend: str = "auto"  # auto, ollama, embedded, or a registered plugin
+    embedded_model: str = DEFAULT_EMBEDDED_MODEL
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str = "qwen2.5:7b"
     grounding: GroundingMode = "strict"
@@ -71,9 +74,9 @@ class Settings:
     max_question_chars: int = 1000
     chunk_size: int = 160
     chunk_overlap: int = 40
-    # Calibrated on eval/seed.jsonl by eval/calibrate.py; see eval/README.md.
-    support_threshold: float = 0.70
-    relevance_threshold: float = 0.67
+    # Calibrated on the calibration half of eval/ by eval/calibrate.py; see eval/README.md.
+    support_threshold: float = 0.54
+    topic_threshold: float = 0.37
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Settings:
@@ -105,6 +108,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             return float(value)
     except ValueError:
         raise BotError(f"Setting {name} must be a number, got {value!r}.") from None
+    if name == "embedded_model":
+        embedded_model(value)  # raises with the list of names
     if name == "grounding" and value not in ("strict", "lenient"):
         raise BotError(f"Unknown grounding mode {value!r}: use strict or lenient.")
     return value

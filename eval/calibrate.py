@@ -1,11 +1,14 @@
-"""Calibrate the two grounding thresholds on the seed corpus (no LLM involved).
+"""Calibrate the two grounding thresholds on the `calibrate` half of eval/, and report them on the other.
 
-- relevance_threshold: the best evidence score for a question; answerable seed questions must clear it,
-  unanswerable ones must not (eval/seed.jsonl).
+- topic_threshold: the pre-generation gate refuses a question when even its best evidence sentence is
+  this far off topic. The gate is meant to be permissive (the verifier guards what the model writes),
+  so the cut is the highest one that still lets through ANSWERABLE_RECALL of answerable questions.
 - support_threshold: the similarity a claim needs to its evidence sentence; eval/claims.jsonl labels
-  hand-written claims as supported or not by the seed articles.
+  claims as supported or not. The cut with the best balanced accuracy of the whole support decision
+  (rules, then the bundled model's yes/no where the rules are unsure).
 
-Run: python eval/calibrate.py   (prints scores and the threshold that separates each set best)
+Both use the same `Grounder` as `Bot.ask`.
+Run: .venv/bin/python eval/calibrate.py
 """
 
 from __future__ import annotations
@@ -14,47 +17,71 @@ import json
 from pathlib import Path
 
 from bot import Bot
-from bot.grounding import EvidenceSet
+from bot.grounding import Grounder
 
 HERE = Path(__file__).parent
+ANSWERABLE_RECALL = 0.97
 
 
-def best_threshold(pos: list[float], neg: list[float]) -> tuple[float, float]:
-    """The cut with the best balanced accuracy; ties go to the lower cut, since the verifier still guards
-    every sentence that passes and a refused answerable question is a failure too."""
-    best = (0.0, 0.0)
-    for cut in sorted(set(pos + neg)):
-        acc = (sum(p >= cut for p in pos) / len(pos) + sum(n < cut for n in neg) / len(neg)) / 2
-        if acc > best[1]:
-            best = (cut, acc)
-    return best
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (HERE / name).read_text().splitlines() if line.strip()]
+
+
+def balanced_accuracy(pos: list[float], neg: list[float], cut: float) -> float:
+    return (sum(p >= cut for p in pos) / len(pos) + sum(n < cut for n in neg) / len(neg)) / 2
+
+
+def permissive_cut(pos: list[float], neg: list[float]) -> float:
+    """The highest cut that keeps at least ANSWERABLE_RECALL of the answerable scores."""
+    ordered = sorted(pos)
+    return ordered[int(len(ordered) * (1 - ANSWERABLE_RECALL))]
+
+
+def best_cut(pos: list[float], neg: list[float]) -> float:
+    """Best balanced accuracy; ties go to the lower cut (a refused true claim is a failure too)."""
+    return max(sorted(set(pos + neg)), key=lambda cut: (balanced_accuracy(pos, neg, cut), -cut))
+
+
+def split_scores(items: list[dict], score, label: str) -> dict[str, tuple[list[float], list[float]]]:
+    halves: dict[str, tuple[list[float], list[float]]] = {"calibrate": ([], []), "report": ([], [])}
+    for item in items:
+        value = score(item)
+        pos, neg = halves[item["split"]]
+        (pos if item[label] else neg).append(value)
+    return halves
 
 
 def main() -> None:
     bot = Bot.load(backend="embedded")
+    # The pipeline's own rules and the bundled model's yes/no checks, with no cuts: the cuts are chosen here.
+    rules = Grounder(bot.embedder, support_threshold=-1.0, topic_threshold=-1.0, ask_model=bot.ask_model)
     texts = bot.index.texts
-    pos, neg = [], []
-    for line in (HERE / "seed.jsonl").read_text().splitlines():
-        item = json.loads(line)
-        passages = bot.retrieve(item["question"])
-        ev = EvidenceSet(passages, texts, bot.embedder)
-        score = ev.rank_for_question(item["question"])[0][1]
-        blocked = bool(ev.unknown_names(item["question"]))
-        (pos if item["answerable"] else neg).append(-1.0 if blocked else score)
-        print(f"{item['id']} answerable={item['answerable']!s:5} score={score:.3f} unknown_names={blocked}")
-    cut, acc = best_threshold(pos, neg)
-    print(f"relevance_threshold: best cut {cut:.3f} (balanced accuracy {acc:.2f})\n")
 
-    pos, neg = [], []
-    for line in (HERE / "claims.jsonl").read_text().splitlines():
-        item = json.loads(line)
-        passages = bot.retrieve(item["claim"])
-        verdict = EvidenceSet(passages, texts, bot.embedder).support(item["claim"], threshold=-1.0)
-        score = verdict.similarity if verdict.supported else -1.0
-        (pos if item["supported"] else neg).append(score)
-        print(f"supported={item['supported']!s:5} sim={score:.3f} {item['claim']}")
-    cut, acc = best_threshold(pos, neg)
-    print(f"support_threshold: best cut {cut:.3f} (balanced accuracy {acc:.2f})")
+    def topic(item: dict) -> float:
+        check = rules.check(item["question"], bot.retrieve(item["question"]), texts)
+        return -1.0 if check.refusal else rules.topic_score(item["question"], check.evidence)
+
+    halves = split_scores(load("seed.jsonl"), topic, "answerable")
+    cut = permissive_cut(*halves["calibrate"])
+    for name, (pos, neg) in halves.items():
+        passed = sum(p >= cut for p in pos) / len(pos)
+        refused = sum(n < cut for n in neg) / len(neg)
+        print(f"topic_threshold {cut:.3f} on {name:9}: answerable let through {passed:.2f}, "
+              f"unanswerable refused before the model {refused:.2f}")  # fmt: skip
+
+    def support(item: dict) -> float:
+        check = rules.check(item["claim"], bot.retrieve(item["claim"]), texts)
+        check.question = ""  # a claim answers no question: every word of it must be in the evidence
+        verdict = rules.support(item["claim"], check)
+        return verdict.similarity if verdict.supported else -1.0
+
+    halves = split_scores(load("claims.jsonl"), support, "supported")
+    cut = best_cut(*halves["calibrate"])
+
+    for name, (pos, neg) in halves.items():
+        print(
+            f"support_threshold {cut:.3f} on {name:9}: balanced accuracy {balanced_accuracy(pos, neg, cut):.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,17 +13,24 @@ SEEDS = bundled_dir("seeds")
 
 
 class ScriptedBackend(Backend):
-    """A fake model for fast tests, registered through the same plugin registry as the real ones."""
+    """A fake model for fast tests, registered through the same plugin registry as the real ones.
+
+    Answers come from `replies`; the grounder's yes/no checks from `verdicts` (then "yes": a test that
+    relies on the model's disagreement scripts it)."""
 
     name = "scripted"
     model = "scripted-1"
 
     def __init__(self, settings: Settings) -> None:
         self.replies = ["North Korea has a military of approximately 1.2 million personnel [1]."]
+        self.verdicts: list[str] = []
         self.prompts: list[list[dict[str, str]]] = []
 
     def stream_chat(self, messages: list[dict[str, str]], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
         self.prompts.append(messages)
+        if messages[-1]["content"].endswith("yes or no."):
+            yield self.verdicts.pop(0) if self.verdicts else "yes"
+            return
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         yield from (word + " " for word in reply.split(" "))
 

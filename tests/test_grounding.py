@@ -1,16 +1,22 @@
-"""The verifier, on hand-made drafts: unsupported sentences go, supported ones stay with verbatim quotes."""
+"""The grounder, on hand-made drafts from the scripted model: unsupported sentences go, supported ones
+stay with verbatim quotes. The model's yes/no checks are scripted too (`verdicts`, then "yes")."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot import Bot
+from bot.grounding import answers_kind, clean_sentence, question_kind
 
 
-def ask_with_draft(bot: Bot, question: str, draft: str, **settings: str):  # type: ignore[no-untyped-def]
+def ask_with_draft(bot: Bot, question: str, draft: str, verdicts: list[str] | None = None, **settings: str):  # type: ignore[no-untyped-def]
     bot.backend.replies = [draft]  # type: ignore[attr-defined]
+    bot.backend.verdicts = list(verdicts or [])  # type: ignore[attr-defined]
     if settings:
         from dataclasses import replace
 
         bot.settings = replace(bot.settings, **settings)
+        bot.grounder.lenient = bot.settings.grounding == "lenient"
     return bot.ask(question)
 
 
@@ -92,3 +98,83 @@ def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:
     answer = scripted_bot.ask("When did he confirm it?", history=history)
     assert answer.rewritten_query.startswith("When did Lloyd Austin confirm")
     assert "October 23" in answer.text and not answer.refused
+
+
+@pytest.mark.parametrize(
+    ("question", "draft", "removed"),
+    [
+        (  # an added qualifier the evidence does not have; the model, asked, says it is not stated
+            "How large is North Korea's military?",
+            "North Korea has approximately 1.2 million personnel per year [1].",
+            "per year",
+        ),
+        (  # an answer copied from the passages that does not answer this question: the model says so
+            "How many troops did North Korea send to Russia?",
+            "North Korea has a military force of 1.2 million personnel [2].",
+            "1.2 million",
+        ),
+        (  # swapped attribution: it was Lloyd Austin who confirmed it in Rome
+            "Who confirmed in Rome that North Korea has dispatched troops to Russia?",
+            "Vladimir Putin confirmed in Rome that North Korea has dispatched troops to Russia [1].",
+            "Putin",
+        ),
+        (  # a negation flip
+            "Has North Korea fought in a significant conflict since the Korean War?",
+            "North Korea has engaged in significant conflict since the Korean War [1].",
+            "has engaged",
+        ),
+    ],
+)
+def test_distortions_are_removed(scripted_bot: Bot, question: str, draft: str, removed: str) -> None:
+    answer = ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 4)
+    assert removed not in answer.text, answer
+
+
+def test_agreed_paraphrase_is_kept_and_the_model_was_asked(scripted_bot: Bot) -> None:
+    answer = ask_with_draft(
+        scripted_bot,
+        "How many containers has North Korea delivered to Russia?",
+        "North Korea has shipped over 13,000 containers of munitions to Russia [2].",
+    )
+    assert not answer.refused and "13,000" in answer.text and answer.removed_sentences == []
+    asked = [
+        m[-1]["content"] for m in scripted_bot.backend.prompts if m[-1]["content"].endswith("yes or no.")
+    ]  # type: ignore[attr-defined]
+    assert any("shipped" in prompt for prompt in asked)
+
+
+def test_repeats_and_meta_sentences_never_reach_the_user(scripted_bot: Bot) -> None:
+    sentence = "North Korea has a military force of 1.2 million personnel [2]."
+    answer = ask_with_draft(
+        scripted_bot,
+        "How large is North Korea's military?",
+        f"The passage is about North Korea. According to the passages, {sentence} {sentence} {sentence}",
+    )
+    assert answer.text.count("1.2 million") == 1, answer.text
+    assert "passage" not in answer.text.lower() and answer.text.startswith("North Korea has")
+
+
+def test_abbreviations_stay_intact(scripted_bot: Bot) -> None:
+    answer = ask_with_draft(
+        scripted_bot,
+        "Who confirmed in Rome that North Korea has dispatched troops to Russia?",
+        "U.S. Secretary of Defense Lloyd Austin confirmed it in Rome [1].",
+    )
+    assert answer.text.startswith("U.S. Secretary of Defense Lloyd Austin"), answer.text
+
+
+def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> None:
+    question = "How large is North Korea's military?"
+    draft = "It is very large [1]."
+    assert ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 4).refused
+    quoted = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"])
+    assert quoted.extractive and "1.2 million" in quoted.text
+
+
+def test_question_kinds_and_number_words() -> None:
+    assert question_kind("How many times did the two leaders meet last year?") == "number"
+    assert answers_kind("Kim Jong-un and Vladimir Putin met twice.", "number")
+    assert not answers_kind("They met on October 23.", "number")  # a day of a month is not a count
+    assert question_kind("When did Ukraine announce it?") == "time"
+    assert question_kind("Who is Lloyd Austin?") == "person"
+    assert clean_sentence("According to the passages, Kursk is a region.") == "Kursk is a region."

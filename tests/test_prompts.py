@@ -2,13 +2,20 @@ import pytest
 from jinja2 import UndefinedError
 
 from bot.answer import Passage
-from bot.prompts import REFUSAL, render, template_names
+from bot.grounding import REFUSAL, Excerpt
+from bot.prompts import render, template_names
 
-PASSAGE = Passage(1, "a.txt", "Title", None, "North Korea has 1.2 million personnel.", 0, 38, 0.5)
+SENTENCE = "North Korea has 1.2 million personnel."
+PASSAGE = Passage(1, "a.txt", "Title", None, SENTENCE, 0, 38, 0.5)
 VARIABLES = {
     "system": {"refusal": REFUSAL},
-    "answer": {"passages": [PASSAGE], "question": "How large?"},
-    "judge": {"passages": [PASSAGE], "claim": "North Korea has 1.2 million personnel."},
+    "answer": {"excerpts": [Excerpt(1, "Title", SENTENCE)], "question": "How large?"},
+    "judge": {"passages": [PASSAGE], "answer": SENTENCE},
+    "relevance": {"question": "How large?", "answer": SENTENCE},
+    "entail": {"evidence": SENTENCE, "claim": "North Korea has 1.2 million troops."},
+    "answers": {"evidence": SENTENCE, "question": "How large?"},
+    "correct": {"evidence": SENTENCE, "question": "How large?", "answer": "1.2 million personnel."},
+    "judge_system": {},
     "condense": {
         "history": [{"role": "user", "content": "Who is Carl Schuster?"}],
         "question": "What did he say?",
@@ -22,10 +29,10 @@ def test_every_prompt_file_renders() -> None:
     for name in names:
         text = render(name, **VARIABLES[name])
         assert text and "{{" not in text and "{%" not in text
-    assert "[1] (Title)" in render("answer", **VARIABLES["answer"])
+    assert f"[1] {SENTENCE}" in render("answer", **VARIABLES["answer"])
     assert REFUSAL in render("system", **VARIABLES["system"])
 
 
 def test_a_missing_variable_fails_loudly() -> None:
     with pytest.raises(UndefinedError):
-        render("answer", question="no passages given")
+        render("answer", question="no excerpts given")

