@@ -29,6 +29,7 @@ _NUMBER = re.compile(
     r"|\b(" + "|".join(_WORD_NUMBERS) + r")\b",
     re.IGNORECASE,
 )
+COUNT_WINDOW = 2  # words after a number that name what it counts ("six nuclear tests")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _WORD = re.compile(r"[^\W\d_][\w’'\-.]*")
 _ABBREVIATIONS = {
@@ -270,6 +271,24 @@ def numbers_in(text: str) -> set[float]:
             value *= 1e3 if suffix == "k" else 1e6
         values.add(round(value, 6))
     return values
+
+
+def counts(text: str, noun: str) -> bool:
+    """Whether a number in `text` counts `noun` (folded): "over 13,000 containers", "six nuclear tests",
+    and "twice" or "once" for times."""
+    for match in _NUMBER.finditer(text):
+        word = (match.group(4) or "").lower()
+        if noun == "time" and word in ("twice", "thrice"):
+            return True
+        following = text[match.end() :].split()[:COUNT_WINDOW]
+        if any(_fold(_clean_word(w).lower().strip(".,;:")) == noun for w in following):
+            return True
+    return noun == "time" and re.search(r"\bonce\b", text, re.I) is not None
+
+
+def is_quantity(text: str) -> bool:
+    """The whole text is one number ("twice", "13,000", "1.2 million"), not a date or a phrase."""
+    return _NUMBER.fullmatch(text.strip()) is not None
 
 
 def _clean_word(word: str) -> str:

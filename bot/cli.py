@@ -14,7 +14,7 @@ from bot.errors import BotError
 
 
 def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--corpus, --data-dir, --backend and --model, the same on every command."""
+    """--corpus, --data-dir, --database-url, --backend and --model, the same on every command."""
     from bot.models import EMBEDDED_MODELS
 
     command = click.option(
@@ -29,6 +29,13 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Choice(["auto", "ollama", "embedded"]),
         default=None,
         help="LLM backend (env BOT_BACKEND; default auto: Ollama if it answers, else the bundled model).",
+    )(command)
+    command = click.option(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="postgresql://… of a PostgreSQL with pgvector to keep the index in (env BOT_DATABASE_URL; "
+        "default a private PostgreSQL in the data dir).",
     )(command)
     command = click.option(
         "--data-dir",
@@ -79,7 +86,12 @@ def cli() -> None:
 @click.option("--rebuild", is_flag=True, help="Re-embed every article instead of only new or changed ones.")
 @friendly_errors
 def ingest(
-    corpus: str | None, data_dir: str | None, backend: str | None, embedded_model: str | None, rebuild: bool
+    corpus: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+    backend: str | None,
+    embedded_model: str | None,
+    rebuild: bool,
 ) -> None:
     """Index the corpus: embed new or changed articles, drop deleted ones."""
     from bot.embedding import Embedder
@@ -87,7 +99,11 @@ def ingest(
     from bot.settings import Settings
 
     settings = Settings.resolve(
-        corpus=corpus, data_dir=data_dir, backend=backend, embedded_model=embedded_model
+        corpus=corpus,
+        data_dir=data_dir,
+        database_url=database_url,
+        backend=backend,
+        embedded_model=embedded_model,
     )
     _, report = ArticleIndex.sync(settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True)
     for warning in report.warnings:
@@ -108,6 +124,7 @@ def ask(
     question: str,
     corpus: str | None,
     data_dir: str | None,
+    database_url: str | None,
     backend: str | None,
     embedded_model: str | None,
     as_json: bool,
@@ -120,6 +137,7 @@ def ask(
         data_dir,
         backend,
         embedded_model=embedded_model,
+        database_url=database_url,
         grounding="lenient" if lenient else None,
         top_k=top_k,
     )
@@ -147,6 +165,7 @@ def ask(
 def chat(
     corpus: str | None,
     data_dir: str | None,
+    database_url: str | None,
     backend: str | None,
     embedded_model: str | None,
     host: str,
@@ -155,19 +174,33 @@ def chat(
     """Start the chat UI in the browser (Gradio)."""
     from bot.ui import launch
 
-    launch(_load(corpus, data_dir, backend, embedded_model=embedded_model), host=host, port=port)
+    launch(
+        _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url),
+        host=host,
+        port=port,
+    )
 
 
 @cli.command()
 @corpus_options
 @friendly_errors
-def doctor(corpus: str | None, data_dir: str | None, backend: str | None, embedded_model: str | None) -> None:
+def doctor(
+    corpus: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+    backend: str | None,
+    embedded_model: str | None,
+) -> None:
     """Check Ollama, the bundled model and the index, and say what to fix."""
     from bot.doctor import run_checks
 
     ok = True
     for passed, line in run_checks(
-        corpus=corpus, data_dir=data_dir, backend=backend, embedded_model=embedded_model
+        corpus=corpus,
+        data_dir=data_dir,
+        database_url=database_url,
+        backend=backend,
+        embedded_model=embedded_model,
     ):
         ok &= passed
         click.echo(f"{'ok  ' if passed else 'FIX '} {line}")
@@ -227,6 +260,7 @@ def doctor(corpus: str | None, data_dir: str | None, backend: str | None, embedd
 def eval_command(
     corpus: str | None,
     data_dir: str | None,
+    database_url: str | None,
     backend: str | None,
     embedded_model: str | None,
     dataset: str,
@@ -251,7 +285,7 @@ def eval_command(
             parsed[name] = float(value)
         except ValueError:
             raise BotError(f"--min takes METRIC=NUMBER, got {floor!r}.") from None
-    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model)
+    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
     run, summary = run_eval(
         bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs,
         out_dir=Path(out), judge=judge, split=split,

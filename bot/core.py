@@ -64,11 +64,19 @@ class Bot:
 
     def _use_index(self, index: ArticleIndex) -> None:
         self.index = index
-        self._retriever = HybridRetriever(index, self.settings.top_k) if index.nodes else None
+        self._retriever = HybridRetriever(index, self.settings.top_k) if index.passage_count() else None
 
     def for_corpus(self, corpus: Path, data_dir: Path) -> Bot:
         """Another corpus served by this bot's already-loaded embedder and model (eval corpora, tests)."""
-        settings = replace(self.settings, corpus=Path(corpus), data_dir=Path(data_dir))
+        # Its index goes into this bot's database (its own schema there), not into a new embedded server
+        # per corpus: eval runs make one corpus per question.
+        settings = replace(
+            self.settings,
+            corpus=Path(corpus),
+            data_dir=Path(data_dir),
+            database_url=self.settings.database_url or self.index.store.url,
+            database_schema=None,
+        )
         index, report = ArticleIndex.sync(settings, self.embedder)
         bot = Bot(settings, self.embedder, index, self.backend)
         bot.last_sync = report

@@ -39,22 +39,43 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     if not settings.corpus.is_dir():
         yield False, f"corpus folder {settings.corpus} does not exist: pass --corpus DIR"
         return
+    from bot.index import legacy_index
+    from bot.store import SCHEMA_VERSION, Store
+
     try:
+        store = Store.connect(settings, create=False)
+        if store is not None:
+            pg, vector = store.server_versions()
+            version = store.schema_version()
+            schema = (
+                f"schema {store.schema} v{version}"
+                if version is not None
+                else f"no schema {store.schema} yet"
+            )
+            yield (
+                vector is not None and (version is None or version == SCHEMA_VERSION),
+                f"database {store.label}: PostgreSQL {pg}, "
+                + (f"pgvector {vector}" if vector else "pgvector not installed (CREATE EXTENSION vector)")
+                + f", {schema} (this news-bot: v{SCHEMA_VERSION})",
+            )
         index = ArticleIndex.open(settings, Embedder(settings.embed_model))
     except BotError as err:
         yield False, str(err)
         return
+    if legacy_index(settings.data_dir):
+        yield False, f"old JSON index in {settings.data_dir}: bot ingest rebuilds it in PostgreSQL"
     if index is None:
         yield False, f"no index in {settings.data_dir} yet: run bot ingest (bot ask also ingests first)"
         return
     from bot.articles import read_corpus
 
     found, _ = read_corpus(settings.corpus)
-    stale = {a.name: a.sha256 for a in found} != {a.name: a.sha256 for a in index.articles.values()}
+    articles = index.articles
+    stale = {a.name: a.sha256 for a in found} != {a.name: a.sha256 for a in articles.values()}
     yield (
         not stale,
         (
-            f"index in {settings.data_dir}: {len(index.articles)} articles, {len(index.nodes)} passages"
+            f"index for {settings.data_dir}: {len(articles)} articles, {index.passage_count()} passages"
             + (" — out of date: run bot ingest" if stale else "")
         ),
     )

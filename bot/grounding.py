@@ -21,6 +21,7 @@ from bot.answer import Citation, Passage
 from bot.claims import (
     contains_name,
     content_words,
+    counts,
     names_in,
     numbers_in,
     sentence_spans,
@@ -40,6 +41,7 @@ SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity fi
 KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
 DUPLICATE_OVERLAP = 0.8
 NEGATION_MARGIN = 0.12
+NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question  # a negated sentence this close to the best match contradicts the claim
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts  # share of content words two answer sentences share before one is a repeat
 
@@ -72,13 +74,15 @@ _SPEECH = re.compile(
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
 )
+_HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MONTH = re.compile(_MONTH_NAMES)
 _DAY_OF_MONTH = re.compile(rf"\b(?:{_MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTH_NAMES})\b")
 _TIME_WORDS = re.compile(
-    rf"\b(?:{_MONTH_NAMES}|yesterday|today|last (?:year|month|week)|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b",
-    re.I,
+    rf"\b(?:{_MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
+    r"|\bthe (?:[A-Z][\w-]+ )+War\b",  # "since the Korean War"
 )
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
@@ -174,16 +178,35 @@ def question_kind(question: str) -> str | None:
     return next((kind for kind, pattern in _QUESTION_KINDS if pattern.search(question)), None)
 
 
-def answers_kind(text: str, kind: str | None) -> bool:
-    """Does `text` hold the type of thing the question asks for? (A day of a month is not a count.)"""
+def answers_kind(text: str, question: str) -> bool:
+    """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
+    month or an ordinal, and one that counts the thing asked about where the text names it), a date for
+    when, a name the question does not already give for who and where?"""
     text = strip_citations(text)
+    kind = question_kind(question)
     if kind == "number":
-        return bool(numbers_in(_ORDINAL.sub(" ", _DAY_OF_MONTH.sub(" ", text))))
+        counted = _ORDINAL.sub(" ", _DAY_OF_MONTH.sub(" ", text))
+        if not numbers_in(counted):
+            return False
+        nouns = quantity_nouns(question)
+        named = [n for n in nouns if n in content_words(text) or n == "time"]
+        return not named or any(counts(counted, n) for n in named)
     if kind == "time":
         return bool(_TIME_WORDS.search(text))
     if kind in ("person", "place"):
-        return bool(names_in(text, ordinary=ANY_TEXT))
+        asked = question.lower()
+        names = names_in(text, ordinary=ANY_TEXT)
+        return any(not contains_name(asked, n) and not _MONTH.fullmatch(n) for n in names)
     return True
+
+
+def quantity_nouns(question: str) -> list[str]:
+    """What "how many X" counts: the first two ordinary words after it ("nuclear tests" -> nuclear, test)."""
+    match = _HOW_MANY.search(question)
+    if not match:
+        return []
+    words = [w for w in match.group(1).split() if w[:1].islower()][:2]
+    return sorted(content_words(" ".join(words)) | ({"time"} if "times" in words else set()))
 
 
 def is_model_refusal(text: str) -> bool:
@@ -203,7 +226,7 @@ def _negated_words(text: str) -> set[str]:
     text = _NOT_ONLY.sub(" ", strip_citations(text))
     words: set[str] = set()
     for match in _NEGATION.finditer(text):
-        following = [w for w in text[match.end() :].split()[:3] if w[:1].islower()]  # not names
+        following = [w for w in text[match.end() :].split()[:NEGATION_WINDOW] if w[:1].islower()]  # not names
         words |= content_words(" ".join(following))
     return words
 
@@ -244,6 +267,8 @@ class EvidenceSet:
                 quote = article[start:end]
                 if quote != p.text[s:e] or len(quote) < 3 or (p.source, start) in seen:
                     continue  # overlapping chunks repeat sentences; keep the best-ranked copy
+                if quote.rstrip('"”’)').endswith("?"):
+                    continue  # an article's own question ("The question arises: …?") states nothing
                 seen.add((p.source, start))
                 self.items.append(Evidence(p, quote, start, end))
                 for window in _clause_windows(quote):
@@ -264,7 +289,8 @@ class EvidenceSet:
 
     def unknown_names(self, question: str) -> list[str]:
         """Names in a question that no retrieved passage mentions: a premise the articles don't share."""
-        return sorted(n for n in names_in(question, self._all_text) if not contains_name(self._all_lower, n))
+        # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
+        return sorted(n for n in names_in(question, "") if not contains_name(self._all_lower, n))
 
     def conflicts(self, claim: str, ev: Evidence) -> list[str]:
         """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model."""
@@ -289,11 +315,12 @@ class EvidenceSet:
         a small bonus for holding what the question asks for (a number, a date, a name)."""
         sims = self.similarities(question)
         terms = content_words(question)
-        kind = question_kind(question)
         scored = []
         for ev, sim in zip(self.items, sims, strict=True):
             overlap = len(terms & content_words(ev.quote)) / len(terms) if terms else 0.0
-            score = float(sim) * 0.7 + overlap * 0.3 + (KIND_BONUS if answers_kind(ev.quote, kind) else 0.0)
+            score = (
+                float(sim) * 0.7 + overlap * 0.3 + (KIND_BONUS if answers_kind(ev.quote, question) else 0.0)
+            )
             scored.append((ev, score))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
@@ -430,23 +457,24 @@ class Grounder:
         text = " ".join(strip_citations(v.sentence) for v in kept)
         return (
             any(v.evidence in check.shown for v in kept)
-            and answers_kind(text, question_kind(check.question))
-            and all(self._names_years(v.evidence, check.question) for v in kept if v.evidence)
+            and answers_kind(text, check.question)
+            and all(self._names_the_years(v.evidence, check.question) for v in kept if v.evidence)
             and self._model_says("correct", evidence=" ".join(quotes), question=check.question, answer=text)
         )
 
     @staticmethod
-    def _names_years(ev: Evidence, question: str) -> bool:
-        """ "Who won in 2022?" is not answered by a passage about 2021."""
+    def _names_the_years(ev: Evidence, question: str) -> bool:
+        """A passage about 2021 does not answer "Who won in 2022?"."""
         return all(year in ev.passage.text for year in _YEAR.findall(question))
 
     def extractive_answer(self, check: Check) -> Verdict | None:
         """The best evidence sentence, quoted, if it holds what the question asks for and the model
         agrees it answers the question; quoting a merely nearby sentence would mislead."""
-        kind = question_kind(check.question)
         for ev, score in check.ranked[:2]:
-            if answers_kind(ev.quote, kind) and self._model_says(
-                "answers", question=check.question, evidence=ev.quote
+            if (
+                answers_kind(ev.quote, check.question)
+                and self._names_the_years(ev, check.question)
+                and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
                 return Verdict(ev.quote, ev, score)
         return None

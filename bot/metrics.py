@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from bot.claims import names_in, numbers_in, split_sentences, strip_citations
+from bot.claims import is_quantity, names_in, numbers_in, split_sentences, strip_citations
 
 
 def normalize(text: str) -> str:
@@ -13,10 +13,15 @@ def normalize(text: str) -> str:
 
 
 def key_facts_present(answer: str, facts: list[str]) -> float:
+    """Share of facts the answer states: as written, or, for a fact that is only a quantity ("twice",
+    "13,000", "1.2 million"), as the same number in other words ("2 times", "1,200,000")."""
     if not facts:
         return 1.0
     got = normalize(answer)
-    return sum(normalize(f) in got for f in facts) / len(facts)
+    numbers = numbers_in(answer)
+    return sum(normalize(f) in got or (is_quantity(f) and numbers_in(f) <= numbers) for f in facts) / len(
+        facts
+    )
 
 
 def token_f1(answer: str, reference: str) -> float:

@@ -1,76 +1,104 @@
-"""Hybrid retrieval: BM25 and dense results fused by reciprocal rank fusion.
+"""Hybrid retrieval in one SQL statement: keyword (Postgres full-text search) and dense (pgvector)
+results fused by reciprocal rank fusion.
 
-BM25 finds exact names and numbers that embeddings blur; embeddings find paraphrases that BM25 misses.
-RRF needs no score calibration between the two, which is why it is the fusion used here.
+Keyword search finds exact names and numbers that embeddings blur; embeddings find paraphrases that
+keyword search misses. RRF needs no score calibration between the two, which is why it is the fusion used
+here. The keyword side first requires every term of the question; when that finds fewer than the
+candidate count it tops up with passages having any of the terms. One statement means one snapshot: the
+passages and the article texts returned are always of the same version of each article.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.answer import Passage
 from bot.errors import BotError
 from bot.index import ArticleIndex
-
-if TYPE_CHECKING:
-    from llama_index.core.schema import NodeWithScore
+from bot.store import vector_literal
 
 RRF_K = 60
+
+SEARCH = """
+WITH terms AS (
+    SELECT plainto_tsquery('english', %(query)s) AS strict_q
+), queries AS (
+    SELECT strict_q,
+           CASE WHEN strict_q::text = '' THEN strict_q
+                ELSE replace(strict_q::text, ' & ', ' | ')::tsquery END AS loose_q
+    FROM terms
+), dense AS (
+    SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank
+    FROM (SELECT id, embedding <=> %(vector)s::vector AS distance
+          FROM {s}.passages ORDER BY embedding <=> %(vector)s::vector LIMIT %(n)s) nearest
+), strict_hits AS (
+    SELECT p.id, ts_rank(p.tsv, queries.strict_q, 1) AS score
+    FROM {s}.passages p, queries WHERE p.tsv @@ queries.strict_q
+    ORDER BY score DESC, p.id LIMIT %(n)s
+), loose_hits AS (
+    SELECT p.id, ts_rank(p.tsv, queries.loose_q, 1) AS score
+    FROM {s}.passages p, queries
+    WHERE (SELECT count(*) FROM strict_hits) < %(n)s AND p.tsv @@ queries.loose_q
+      AND p.id NOT IN (SELECT id FROM strict_hits)
+    ORDER BY score DESC, p.id LIMIT %(n)s
+), keyword AS (
+    SELECT id, row_number() OVER (ORDER BY tier, score DESC, id) AS rank
+    FROM (SELECT id, score, 0 AS tier FROM strict_hits
+          UNION ALL SELECT id, score, 1 AS tier FROM loose_hits) hits
+), fused AS (
+    SELECT coalesce(d.id, k.id) AS id, k.rank AS keyword_rank, d.rank AS dense_rank, d.distance,
+           coalesce(1.0::float8 / (%(rrf_k)s + d.rank), 0) + coalesce(1.0::float8 / (%(rrf_k)s + k.rank), 0)
+               AS score
+    FROM dense d FULL OUTER JOIN (SELECT * FROM keyword WHERE rank <= %(n)s) k ON d.id = k.id
+    ORDER BY score DESC, k.rank NULLS LAST, d.rank, id
+    LIMIT %(top_k)s
+)
+SELECT p.article, a.title, a.date, p.text, p.start_char, p.end_char,
+       f.score, f.keyword_rank, f.dense_rank, 1 - f.distance, a.text
+FROM fused f
+JOIN {s}.passages p ON p.id = f.id
+JOIN {s}.articles a ON a.name = p.article
+ORDER BY f.score DESC, f.keyword_rank NULLS LAST, f.dense_rank, f.id
+"""
 
 
 class HybridRetriever:
     def __init__(self, index: ArticleIndex, top_k: int) -> None:
-        nodes = index.nodes
-        if not nodes:
+        self.index = index
+        self.top_k = top_k
+        self.candidates = max(2 * top_k, 10)
+
+    def retrieve(self, query: str) -> list[Passage]:
+        vector = self.index.embedder.model.get_query_embedding(query)
+        rows = self.index.store.read(
+            SEARCH,
+            {
+                "query": query,
+                "vector": vector_literal(vector),
+                "n": self.candidates,
+                "rrf_k": RRF_K,
+                "top_k": self.top_k,
+            },
+        )
+        if not rows and not self.index.passage_count():
             raise BotError(
                 "No articles are indexed. Add .txt, .md or .html files to the corpus and run bot ingest."
             )
-        import Stemmer
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        self.top_k = top_k
-        candidates = min(len(nodes), max(2 * top_k, 10))
-        self._bm25 = BM25Retriever.from_defaults(
-            nodes=nodes, similarity_top_k=candidates, stemmer=Stemmer.Stemmer("english"), language="english"
-        )
-        self._dense = index.vector_index.as_retriever(similarity_top_k=candidates)
-
-    def retrieve(self, query: str) -> list[Passage]:
-        bm25 = self._bm25.retrieve(query)
-        dense = self._dense.retrieve(query)
-        fused: dict[str, float] = {}
-        by_id: dict[str, NodeWithScore] = {}
-        bm25_rank: dict[str, int] = {}
-        dense_rank: dict[str, int] = {}
-        dense_score: dict[str, float] = {}
-        for ranks, hits in ((bm25_rank, bm25), (dense_rank, dense)):
-            for rank, hit in enumerate(hits, start=1):
-                node_id = hit.node.node_id
-                if ranks is bm25_rank and (hit.score or 0.0) <= 0.0:
-                    continue  # no query term in common: not a BM25 match at all
-                ranks[node_id] = rank
-                by_id[node_id] = hit
-                fused[node_id] = fused.get(node_id, 0.0) + 1.0 / (RRF_K + rank)
-                if ranks is dense_rank:
-                    dense_score[node_id] = float(hit.score or 0.0)
-        best = sorted(fused, key=lambda i: fused[i], reverse=True)[: self.top_k]
+        self.index.texts.prime({row[0]: row[10] for row in rows})
         passages = []
-        for number, node_id in enumerate(best, start=1):
-            node = by_id[node_id].node
-            meta = node.metadata
+        for number, row in enumerate(rows, start=1):
+            source, title, date, text, start, end, score, keyword_rank, dense_rank, similarity, _ = row
             passages.append(
                 Passage(
                     number=number,
-                    source=meta["source"],
-                    title=meta["title"],
-                    date=meta.get("date") or None,
-                    text=node.get_content(),
-                    start=node.start_char_idx or 0,
-                    end=node.end_char_idx or 0,
-                    score=fused[node_id],
-                    bm25_rank=bm25_rank.get(node_id),
-                    dense_rank=dense_rank.get(node_id),
-                    dense_score=dense_score.get(node_id),
+                    source=source,
+                    title=title,
+                    date=date or None,
+                    text=text,
+                    start=start,
+                    end=end,
+                    score=float(score),
+                    bm25_rank=int(keyword_rank) if keyword_rank is not None else None,
+                    dense_rank=int(dense_rank) if dense_rank is not None else None,
+                    dense_score=float(similarity) if similarity is not None else None,
                 )
             )
         return passages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,8 @@ _ENV = {
     "embed_model": "BOT_EMBED_MODEL",
     "max_answer_tokens": "BOT_MAX_ANSWER_TOKENS",
     "embedded_model": "BOT_EMBEDDED_MODEL",
+    "database_url": "BOT_DATABASE_URL",
+    "database_schema": "BOT_DATABASE_SCHEMA",
 }
 
 
@@ -77,6 +80,10 @@ class Settings:
     # Calibrated on the calibration half of eval/ by eval/calibrate.py; see eval/README.md.
     support_threshold: float = 0.54
     topic_threshold: float = 0.37
+    # None: a private PostgreSQL in <data_dir>/pg (bot/store.py); else any PostgreSQL with pgvector.
+    database_url: str | None = None
+    # The index's Postgres schema; None: `news_bot` embedded, one per data dir in a shared server.
+    database_schema: str | None = None
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Settings:
@@ -112,4 +119,13 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         embedded_model(value)  # raises with the list of names
     if name == "grounding" and value not in ("strict", "lenient"):
         raise BotError(f"Unknown grounding mode {value!r}: use strict or lenient.")
+    if name == "database_url" and not re.match(r"postgres(?:ql)?://", str(value)):
+        raise BotError(
+            "BOT_DATABASE_URL (--database-url) must be a postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; "
+            "leave it unset for the embedded PostgreSQL in the data dir."
+        )
+    if name == "database_schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", str(value)):
+        raise BotError(
+            f"BOT_DATABASE_SCHEMA must be a lower-case Postgres name (letters, digits, _), got {value!r}."
+        )
     return value

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,20 @@ class ScriptedBackend(Backend):
 
 
 register_backend("scripted", ScriptedBackend)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded PostgreSQL for the whole session, shared through BOT_DATABASE_URL (subprocesses
+    inherit it); each data dir gets its own schema in it. Tests of the embedded default unset it."""
+    from bot.store import embedded_url
+
+    url = os.environ.get("BOT_DATABASE_URL") or embedded_url(tmp_path_factory.mktemp("postgres"))
+    previous = os.environ.get("BOT_DATABASE_URL")
+    os.environ["BOT_DATABASE_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("BOT_DATABASE_URL", None)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ def test_military_size_is_answered_with_a_verbatim_seed_quote(embedded_bot: Bot)
     answer = embedded_bot.ask("How large is North Korea's military?")
     assert not answer.refused
     assert "1.2 million" in answer.text
-    assert answer.backend == "embedded" and "SmolLM2" in answer.model
+    assert answer.backend == "embedded" and "Qwen2.5" in answer.model
     assert answer.citations
     for c in answer.citations:
         assert SEED_TEXTS[c.source][c.start : c.end] == c.quote

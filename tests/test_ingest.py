@@ -20,7 +20,7 @@ def sync(bot: Bot, corpus: Path, data_dir: Path):  # type: ignore[no-untyped-def
 def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     index, first = sync(embedded_bot, corpus, data)
-    assert len(first.added) == 2 and first.chunks_embedded == len(index.nodes)
+    assert len(first.added) == 2 and first.chunks_embedded == index.passage_count()
 
     _, again = sync(embedded_bot, corpus, data)
     assert again.chunks_embedded == 0 and not again.touched
@@ -35,7 +35,7 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
     assert (report.changed, report.removed, report.added) == ([names[0]], [names[1]], ["extra.md"])
     assert report.chunks_embedded == index.articles[names[0]].chunks + index.articles["extra.md"].chunks
     assert sorted(index.articles) == sorted([names[0], "extra.md"])
-    assert {n.metadata["source"] for n in index.nodes} == {names[0], "extra.md"}
+    assert {p.source for p in index.passages()} == {names[0], "extra.md"}
     assert (
         index.articles["extra.md"].title == "Port strike" and index.articles["extra.md"].date == "2026-05-02"
     )

@@ -33,6 +33,8 @@ def test_refusing_an_answerable_item_lowers_refusal_precision() -> None:
 def test_correctness_and_retrieval_metrics() -> None:
     assert key_facts_present("It has over 13,000 containers.", ["13,000"]) == 1.0
     assert key_facts_present("It has many containers.", ["13,000"]) == 0.0
+    assert key_facts_present("The two leaders met 2 times.", ["twice"]) == 1.0
+    assert key_facts_present("It began on 24 October.", ["October 24"]) == 0.0
     assert token_f1("About 1.2 million personnel [1].", "About 1.2 million personnel.") == 1.0
     assert retrieval_scores(["x", SOURCE], ["1.2 million personnel"]) == {
         "hit": 1.0,

