@@ -23,10 +23,13 @@ CREATED = "2026-11-22T12:00:00.000000Z"
 class Script:
     models: list[str] = field(default_factory=lambda: ["qwen2.5:7b"])
     replies: list[str] = field(default_factory=list)  # popped in order; the last one repeats
+    verdict: str = "yes"  # the reply to the grounder's yes/no checks
     first_token_delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def next_reply(self) -> str:
+    def next_reply(self, messages: list[dict[str, Any]]) -> str:
+        if messages and str(messages[-1].get("content", "")).endswith("yes or no."):
+            return self.verdict
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
 
@@ -66,7 +69,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, _show(name))
             if self.path != "/api/chat":
                 return self._json(404, {"error": "not found"})
-            reply = script.next_reply()
+            reply = script.next_reply(body.get("messages", []))
             time.sleep(script.first_token_delay)
             if body.get("stream", True) is False:
                 return self._json(200, _chunk(name, reply, done=True))
