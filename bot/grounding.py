@@ -4,9 +4,10 @@ Permissive before generation, strict after. Before the model is asked, a questio
 clear cases: a name in it that no retrieved passage mentions (a false premise), or nothing on topic.
 The model then answers from a few evidence sentences; its own "the articles don't say" is trusted.
 After generation every sentence must be supported by one evidence sentence: same numbers, names in
-the passage, the same speaker for who-said-what, no flipped negation, and no added wording unless
+the article, the same speaker for who-said-what, no flipped negation, and no added wording unless
 the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated.
-The supporting sentence becomes the citation's verbatim quote.
+The supporting sentence becomes the citation's verbatim quote. What survives must answer the question
+asked, and the model must agree it does; otherwise the best evidence is quoted, or the bot refuses.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with
 PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
 SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first
 KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
-DUPLICATE_OVERLAP = 0.8
-NEGATION_MARGIN = 0.12
+DUPLICATE_OVERLAP = 0.8  # share of content words two answer sentences share before one is a repeat
+NEGATION_MARGIN = 0.12  # a negated sentence this close to the best match contradicts the claim
 NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
-FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question  # a negated sentence this close to the best match contradicts the claim
-ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts  # share of content words two answer sentences share before one is a repeat
+FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
+ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
 _MODEL_REFUSAL = re.compile(
     r"\b(?:articles?|passages?|sources?|context|text|excerpts?)\b[^.]*\b(?:do(?:es)?n[o’']?t|do(?:es)? not|never)\s+"
