@@ -70,7 +70,6 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
                    "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
 
 
-JUDGES = ("auto", "embedded", "ollama", "none")
 JUDGE_TOKENS = 2
 
 
