@@ -1,7 +1,9 @@
 """Reading a corpus folder into articles: text, title, date and a content hash per file.
 
-Files that cannot be read as UTF-8 text are skipped with a one-line warning, so one bad file never
-stops the rest of the folder from being indexed.
+Files that cannot be read as UTF-8 text, files over MAX_ARTICLE_BYTES and links that lead out of the
+corpus folder are skipped with a one-line warning each, so one bad file never stops the rest of the folder
+from being indexed. Only files inside the corpus folder are ever read: a link to `/etc/passwd` would
+otherwise be indexed and quoted to anyone using the chat UI.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from pathlib import Path
 from bot.errors import BotError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+# A news article is tens of kilobytes; a 50 MB file is a mistake (a dump, a log) that would take an hour
+# to embed into a hundred thousand passages.
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -38,36 +43,61 @@ class Article:
 
 
 def iter_article_files(corpus: Path) -> Iterator[Path]:
+    """Article files and links under `corpus`, hidden ones left out. Links to folders are listed but
+    never entered (pathlib does not recurse into them), so `read_corpus` can warn about those leaving."""
     for path in sorted(corpus.rglob("*")):
         rel = path.relative_to(corpus)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
+        if path.is_symlink() or (path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES):
             yield path
 
 
-def read_corpus(corpus: Path) -> tuple[list[Article], list[str]]:
-    """Return the readable articles and one warning line per skipped file."""
+def check_corpus(corpus: Path) -> None:
     if not corpus.is_dir():
         raise BotError(
             f"Corpus folder not found: {corpus}. Pass --corpus DIR with your .txt, .md or .html articles."
         )
+
+
+def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[Article], list[str]]:
+    """Return the readable articles and one warning line per skipped file."""
+    check_corpus(corpus)
+    root = corpus.resolve()
     articles: list[Article] = []
     warnings: list[str] = []
     for path in iter_article_files(corpus):
         name = path.relative_to(corpus).as_posix()
+        target = path
+        if path.is_symlink():
+            target = path.resolve()
+            if target != root and root not in target.parents:
+                warnings.append(
+                    f"skipped {name}: it is a link leading outside the corpus folder (not followed)"
+                )
+                continue
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES or target.is_dir():
+                continue  # not an article, or a folder in the corpus whose files are read there
+            if not target.is_file():
+                warnings.append(f"skipped {name}: it is a broken link")
+                continue
         try:
-            articles.append(read_article(path, name))
+            articles.append(read_article(target, name, max_bytes))
         except ValueError as err:
             warnings.append(f"skipped {name}: {err}")
     return articles, warnings
 
 
-def read_article(path: Path, name: str) -> Article:
+def read_article(path: Path, name: str, max_bytes: int = MAX_ARTICLE_BYTES) -> Article:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)
     except OSError as err:
         raise ValueError(f"cannot read it ({err.strerror})") from None
+    if len(raw) > max_bytes:
+        raise ValueError(
+            f"it is over {max_bytes / 1024 / 1024:g} MB, the limit for one article (split it into smaller files)"
+        )
     if b"\x00" in raw[:8192]:
         raise ValueError("it looks binary, not text")
     try:

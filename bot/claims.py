@@ -7,6 +7,7 @@ these are exactly what a small model invents ("1.5 million" for the articles' 1.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -51,202 +52,19 @@ _ABBREVIATIONS = {
     "corp",
 }
 
+_WORDLISTS = Path(__file__).parent / "wordlists"
+
+
+def _wordlist(name: str) -> list[list[str]]:
+    """The rows of a bundled word list: tab-separated fields, `#` comments and blank lines skipped."""
+    lines = (_WORDLISTS / name).read_text(encoding="utf-8").splitlines()
+    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+
+
 # Capitalised words that are not names: sentence openers and the like.
-STOP_NAMES = set(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "so",
-        "as",
-        "at",
-        "by",
-        "for",
-        "from",
-        "in",
-        "into",
-        "of",
-        "on",
-        "onto",
-        "to",
-        "with",
-        "without",
-        "within",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "although",
-        "among",
-        "any",
-        "are",
-        "around",
-        "because",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "during",
-        "each",
-        "either",
-        "even",
-        "ever",
-        "every",
-        "few",
-        "further",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "him",
-        "his",
-        "how",
-        "however",
-        "i",
-        "is",
-        "it",
-        "its",
-        "just",
-        "last",
-        "least",
-        "less",
-        "many",
-        "may",
-        "meanwhile",
-        "might",
-        "more",
-        "moreover",
-        "most",
-        "much",
-        "must",
-        "my",
-        "neither",
-        "never",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "often",
-        "once",
-        "only",
-        "other",
-        "others",
-        "our",
-        "out",
-        "over",
-        "own",
-        "per",
-        "perhaps",
-        "rather",
-        "same",
-        "several",
-        "she",
-        "should",
-        "since",
-        "some",
-        "still",
-        "such",
-        "than",
-        "that",
-        "their",
-        "theirs",
-        "them",
-        "then",
-        "there",
-        "therefore",
-        "these",
-        "they",
-        "this",
-        "those",
-        "though",
-        "through",
-        "thus",
-        "too",
-        "under",
-        "unless",
-        "until",
-        "up",
-        "upon",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "whether",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "whose",
-        "why",
-        "will",
-        "would",
-        "yes",
-        "yet",
-        "you",
-        "your",
-        "according",
-        "based",
-        "overall",
-        "furthermore",
-        "additionally",
-        "answer",
-        "note",
-        "source",
-        "sources",
-        "passage",
-        "passages",
-        "article",
-        "articles",
-        "sure",
-        "certainly",
-        "indeed",
-        "yes",
-        "okay",
-        "ok",
-        "instead",
-        "besides",
-        "despite",
-        "given",
-        "regarding",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "first",
-        "second",
-        "third",
-    ]
-)
+STOP_NAMES = {row[0] for row in _wordlist("stop_names.txt")}
+# News names a country by its capital ("Pyongyang shipped…", "talks with Moscow"): capital -> country.
+CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals.tsv")}
 
 
 def strip_citations(text: str) -> str:
@@ -281,7 +99,7 @@ def counts(text: str, noun: str) -> bool:
         if noun == "time" and word in ("twice", "thrice"):
             return True
         following = text[match.end() :].split()[:COUNT_WINDOW]
-        if any(_fold(_clean_word(w).lower().strip(".,;:")) == noun for w in following):
+        if any(_fold(clean_word(w).lower().strip(".,;:")) == noun for w in following):
             return True
     return noun == "time" and re.search(r"\bonce\b", text, re.I) is not None
 
@@ -291,7 +109,7 @@ def is_quantity(text: str) -> bool:
     return _NUMBER.fullmatch(text.strip()) is not None
 
 
-def _clean_word(word: str) -> str:
+def clean_word(word: str) -> str:
     word = re.sub(r"['’]s$", "", word.rstrip(".'’-"))
     return word
 
@@ -300,7 +118,7 @@ def names_in(sentence: str, ordinary: str = "") -> set[str]:
     """Capitalised words that are not common sentence words. Any word can start a sentence, so the first
     word counts only if it is an acronym, begins a multi-word name, or never appears in lower case in
     `ordinary` (text such as the retrieved passages): "China supplies..." is checked, "Analysts say" not."""
-    words = [_clean_word(m.group(0)) for m in _WORD.finditer(strip_citations(sentence))]
+    words = [clean_word(m.group(0)) for m in _WORD.finditer(strip_citations(sentence))]
     names: set[str] = set()
     for i, word in enumerate(words):
         if not word or not word[0].isupper() or word.lower() in STOP_NAMES:
@@ -322,7 +140,13 @@ STEM_MIN = 4  # shorter names ("UN", "Kim") must match exactly
 
 def contains_name(text_lower: str, name: str) -> bool:
     """`name` as a word of `text_lower`, allowing its other forms: "Korean" matches "Korea", "Russia"
-    matches "Russian", "Ukrainian" matches "Ukraine"."""
+    matches "Russian", "Ukrainian" matches "Ukraine", and a capital matches its country ("Moscow":
+    "Russia")."""
+    country = CAPITALS.get(name.lower())
+    return _contains_form(text_lower, name) or (country is not None and _contains_form(text_lower, country))
+
+
+def _contains_form(text_lower: str, name: str) -> bool:
     name = name.lower()
     stem = _DEMONYM.sub("", name)
     if len(stem) < STEM_MIN:
@@ -365,7 +189,7 @@ def content_words(text: str) -> set[str]:
     """Lower-cased words that carry meaning, with crude plural folding, for lexical overlap."""
     words = set()
     for m in _WORD.finditer(strip_citations(text)):
-        w = _clean_word(m.group(0)).lower().strip(".")
+        w = clean_word(m.group(0)).lower().strip(".")
         if len(w) < 3 or w in STOP_NAMES or w in _QUESTION_WORDS:
             continue
         words.add(_fold(w))

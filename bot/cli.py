@@ -13,6 +13,24 @@ import click
 from bot.errors import BotError
 
 
+class BackendChoice(click.Choice):  # type: ignore[type-arg]
+    """`auto` and every backend in the plugin registry (entry points and `register_backend`), read when
+    the option is parsed or shown, so a plugin registered after this module is imported is accepted too."""
+
+    def __init__(self) -> None:
+        super().__init__(["auto"])
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from bot.backends import backend_names
+
+        return ("auto", *backend_names())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        """click.Choice assigns its list once; the registry is the list here."""
+
+
 def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--corpus, --data-dir, --database-url, --backend and --model, the same on every command."""
     from bot.models import EMBEDDED_MODELS
@@ -26,7 +44,7 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
     command = click.option(
         "--backend",
-        type=click.Choice(["auto", "ollama", "embedded"]),
+        type=BackendChoice(),
         default=None,
         help="LLM backend (env BOT_BACKEND; default auto: Ollama if it answers, else the bundled model).",
     )(command)
@@ -112,12 +130,39 @@ def ingest(
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", required=False)
 @corpus_options
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.option(
+    "--file",
+    "questions_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Answer every question in a file instead: .txt (one per line) or .jsonl ({question, history?, id?} "
+    "per line). Prints JSON Lines in input order; a bad line becomes an error record.",
+)
+@click.option(
+    "--jsonl-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --file: write the JSON Lines to this file instead of stdout.",
+)
 @click.option("--lenient", is_flag=True, help="Mark unsupported sentences instead of removing them.")
 @click.option(
     "--top-k", type=click.IntRange(1, 20), default=None, help="Passages to retrieve (env BOT_TOP_K)."
+)
+@click.option(
+    "--since", default=None, metavar="YYYY-MM-DD", help="Only articles published on or after this date."
+)
+@click.option(
+    "--until", default=None, metavar="YYYY-MM-DD", help="Only articles published on or before this date."
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="FILE",
+    help="Only this article (file name relative to the corpus); repeat for several.",
 )
 @friendly_errors
 def ask(
@@ -128,10 +173,41 @@ def ask(
     backend: str | None,
     embedded_model: str | None,
     as_json: bool,
+    questions_file: str | None,
+    jsonl_out: str | None,
     lenient: bool,
     top_k: int | None,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
 ) -> None:
-    """Answer QUESTION from the articles, with cited verbatim quotes."""
+    """Answer QUESTION from the articles, with cited verbatim quotes (or every question of --file).
+
+    With --since/--until, articles without a date are left out."""
+    from bot.validation import validate_question
+
+    if question is not None:
+        validate_question(question)  # a bad question fails first, before anything heavy is imported
+    from bot.retrieval import Filters
+
+    filters = Filters.make(since, until, sources, cli=True)  # a bad date fails before anything loads
+    limits = {"since": filters.since, "until": filters.until, "sources": filters.sources}
+    if questions_file is not None:
+        from pathlib import Path
+
+        from bot.batch import answer_file, read_items
+
+        if question is not None:
+            raise BotError("Give a QUESTION or --file FILE, not both.")
+        items = read_items(Path(questions_file))  # a missing or empty file fails before anything loads
+        bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url,
+                    grounding="lenient" if lenient else None, top_k=top_k)  # fmt: skip
+        click.echo(answer_file(bot, items, Path(jsonl_out) if jsonl_out else None, **limits), err=True)
+        return
+    if question is None:
+        raise BotError("Give a QUESTION in quotes, or --file FILE with one question per line.")
+    if jsonl_out is not None:
+        raise BotError("--jsonl-out goes with --file FILE.")
     bot = _load(
         corpus,
         data_dir,
@@ -141,7 +217,7 @@ def ask(
         grounding="lenient" if lenient else None,
         top_k=top_k,
     )
-    answer = bot.ask(question)
+    answer = bot.ask(question, **limits)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -207,10 +283,15 @@ def doctor(
     sys.exit(0 if ok else 1)
 
 
-@cli.command(name="eval")
+@cli.group(name="eval", invoke_without_command=True)
 @corpus_options
 @click.option(
-    "--dataset", type=click.Choice(["seed", "rgb"]), default="seed", show_default=True, help="Question set."
+    "--dataset",
+    default="seed",
+    show_default=True,
+    metavar="seed|rgb|FILE.jsonl",
+    help="Question set: the bundled seed set, RGB, or your own .jsonl (format in eval/README.md; "
+    "`bot eval generate` drafts one).",
 )
 @click.option(
     "--rgb-path",
@@ -256,8 +337,10 @@ def doctor(
     metavar="METRIC=VALUE",
     help="Exit non-zero if METRIC falls below VALUE.",
 )
+@click.pass_context
 @friendly_errors
 def eval_command(
+    ctx: click.Context,
     corpus: str | None,
     data_dir: str | None,
     database_url: str | None,
@@ -273,11 +356,17 @@ def eval_command(
     compare_dir: str | None,
     floors: tuple[str, ...],
 ) -> None:
-    """Run a grounding eval through Bot.ask and write results.jsonl, summary.json and report.html."""
+    """Run a grounding eval through Bot.ask and write results.jsonl, summary.json and report.html.
+
+    `bot eval generate` drafts a question set from any corpus for `--dataset`."""
+    if ctx.invoked_subcommand is not None:
+        return
     from pathlib import Path
 
-    from bot.evaluation import compare, run_eval
+    from bot.evaluation import BUILTIN_DATASETS, compare, dataset_items, run_eval
 
+    if dataset not in BUILTIN_DATASETS:
+        dataset_items(Path(dataset))  # a bad file fails before the model loads
     parsed = {}
     for floor in floors:
         name, _, value = floor.partition("=")
@@ -299,6 +388,53 @@ def eval_command(
     ]
     if failed:
         raise BotError("below the floor: " + "; ".join(failed))
+
+
+@eval_command.command(name="generate")
+@corpus_options
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The .jsonl file to write; read and fix it before using it with --dataset.",
+)
+@click.option(
+    "--n",
+    "count",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Items to draft: about 70% answerable, the rest unanswerable (fewer if the checks drop many).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which passages are sampled.")
+@friendly_errors
+def eval_generate(
+    corpus: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+    backend: str | None,
+    embedded_model: str | None,
+    out_file: str,
+    count: int,
+    seed: int,
+) -> None:
+    """Draft an eval set from the corpus with the loaded model, every item marked generated: true."""
+    from pathlib import Path
+
+    from bot.generate import generate, write_jsonl
+
+    out = Path(out_file)
+    if out.suffix.lower() != ".jsonl":
+        raise BotError(f"--out must name a .jsonl file (bot eval --dataset reads JSON Lines), got {out}.")
+    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
+    items = generate(bot, count, seed=seed)
+    write_jsonl(items, out)
+    answerable = sum(i["answerable"] for i in items)
+    click.echo(
+        f"Wrote {len(items)} items ({answerable} answerable, {len(items) - answerable} unanswerable) to {out}. "
+        f"Review them, then: bot eval --dataset {out} --corpus {bot.settings.corpus}"
+    )
 
 
 def main() -> None:

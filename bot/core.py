@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bot.answer import Answer, Passage
 from bot.backends import Backend, create_backend, with_deadlines
+from bot.backends.base import YES_NO_TOKENS
+from bot.batch import BatchResult, to_item
 from bot.embedding import Embedder
 from bot.errors import BotError
 from bot.grounding import REFUSAL, Check, Grounder, Outcome
 from bot.index import ArticleIndex, IndexedArticle, SyncReport
 from bot.prompts import render
-from bot.retrieval import HybridRetriever
+from bot.retrieval import NO_FILTERS, Filters, HybridRetriever
 from bot.settings import Settings
+from bot.validation import validate_input
 
 History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 Event = str | Answer
-YES_NO_TOKENS = 2
 
 
 class Bot:
@@ -39,6 +42,7 @@ class Bot:
             embedder,
             support_threshold=settings.support_threshold,
             topic_threshold=settings.topic_threshold,
+            yes_threshold=settings.yes_threshold,
             lenient=settings.grounding == "lenient",
             ask_model=self.ask_model,
         )
@@ -57,7 +61,7 @@ class Bot:
         """Open the index for `corpus`, ingesting new or changed articles first, and pick a backend."""
         settings = Settings.resolve(corpus=corpus, data_dir=data_dir, backend=backend, **overrides)
         embedder = Embedder(settings.embed_model)
-        index, report = ArticleIndex.sync(settings, embedder, progress=progress)
+        index, report = ArticleIndex.sync(settings, embedder, progress=progress, allow_read_only=True)
         bot = cls(settings, embedder, index, create_backend(settings))
         bot.last_sync = report
         return bot
@@ -83,7 +87,9 @@ class Bot:
         return bot
 
     def reindex(self, *, rebuild: bool = False, progress: bool = False) -> SyncReport:
-        index, report = ArticleIndex.sync(self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        index, report = ArticleIndex.sync(
+            self.settings, self.embedder, rebuild=rebuild, progress=progress, allow_read_only=True
+        )
         self._use_index(index)
         self.last_sync = report
         return report
@@ -94,38 +100,80 @@ class Bot:
 
     # -- asking ------------------------------------------------------------------------------------
 
-    def retrieve(self, query: str) -> list[Passage]:
+    def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
         """The hybrid retrieval step alone (calibration and benchmarks use it; it answers nothing)."""
         if self._retriever is None:
             raise BotError(
                 f"No articles are indexed from {self.settings.corpus}. Add .txt, .md or .html files."
             )
-        return self._retriever.retrieve(query)
+        return self._retriever.retrieve(query, filters)
 
-    def ask(self, question: str, history: History | None = None) -> Answer:
-        for event in self.stream(question, history):
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Answer:
+        """The verified Answer; see `stream` for the filters."""
+        for event in self.stream(question, history, since=since, until=until, sources=sources):
             if isinstance(event, Answer):
                 return event
         raise AssertionError("stream() always ends with an Answer")
 
-    def stream(self, question: str, history: History | None = None) -> Iterator[Event]:
-        """Yield draft text pieces as the model writes them, then the verified Answer (always last)."""
+    def ask_many(self, questions: Iterable[object], **options: Any) -> Iterator[BatchResult]:
+        """Answer question strings or `{question, history?, id?}` objects one after another with this
+        loaded bot, yielding results in input order as each is ready. A bad item becomes an error
+        result in its place: one bad line never stops a long run. `options` go to every `ask`."""
+        for position, raw in enumerate(questions, 1):
+            item = to_item(raw, position)
+            if item.error is not None:
+                yield BatchResult(item.id, item.question, error=item.error)
+                continue
+            try:
+                answer = self.ask(item.question or "", item.history, **options)
+            except BotError as err:
+                yield BatchResult(item.id, item.question, error=str(err))
+                continue
+            yield BatchResult(item.id, item.question, answer)
+
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Iterator[Event]:
+        """Yield draft text pieces as the model writes them, then the verified Answer (always last).
+
+        Only passages of articles published from `since` to `until` (dates or ISO strings, inclusive;
+        articles without a date are then left out) and of the articles named in `sources` (file names
+        relative to the corpus) are retrieved."""
         started = time.perf_counter()
+        filters = Filters.make(since, until, sources)
         timings: dict[str, float] = {}
 
         def timed(stage: str, mark: float) -> None:
             timings[stage] = round(time.perf_counter() - mark, 4)
 
-        question = self._validate(question)
-        turns = _normalize_history(history)
+        question, turns = validate_input(
+            question,
+            history,
+            max_question_chars=self.settings.max_question_chars,
+            max_history_tokens=self.settings.max_history_tokens,
+        )
         mark = time.perf_counter()
         query = self._condense(question, turns) if turns else question
         timed("condense", mark)
         mark = time.perf_counter()
-        passages = self.retrieve(query)
+        passages = self.retrieve(query, filters)
         timed("retrieve", mark)
         mark = time.perf_counter()
-        check = self.grounder.check(query, passages, self.index.texts)
+        check = self.grounder.check(query, passages, self.index.texts, self.index.stored_vectors)
         timed("check", mark)
 
         draft = ""
@@ -160,20 +208,14 @@ class Bot:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _validate(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise BotError("The question is empty: type a question about the articles.")
-        question = " ".join(question.split())
-        if len(question) > self.settings.max_question_chars:
-            raise BotError(
-                f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}. "
-                "Ask something shorter."
-            )
-        return question
+    @staticmethod
+    def _context_size(messages: list[dict[str, str]], max_tokens: int) -> int:
+        """The context window to ask Ollama for: prompt and reply fit, in whole kilotokens."""
+        chars = sum(len(m["content"]) for m in messages)
+        return max(2048, -(-(chars // 3 + max_tokens + 256) // 1024) * 1024)
 
     def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        chars = sum(len(m["content"]) for m in messages)
-        num_ctx = max(2048, -(-(chars // 3 + max_tokens + 256) // 1024) * 1024)
+        num_ctx = self._context_size(messages, max_tokens)
         chunks = self.backend.stream_chat(messages, max_tokens=max_tokens, num_ctx=num_ctx)
         return with_deadlines(
             chunks,
@@ -190,15 +232,33 @@ class Bot:
         ]
         return self._complete(messages, self.settings.max_answer_tokens)
 
-    def ask_model(self, template: str, **variables: str) -> bool | None:
-        """A one-word verdict from the model, for the checks the grounder cannot settle by rule. The
-        system prompt is the answering one, so llama.cpp keeps reusing its cached prefix."""
+    def ask_model(self, template: str, **variables: str) -> float | None:
+        """How sure the model is that the answer to a yes/no check is yes, for the checks the grounder
+        cannot settle by rule. The system prompt is the answering one, so llama.cpp keeps reusing its
+        cached prefix."""
         messages = [
             {"role": "system", "content": render("system", refusal=REFUSAL)},
             {"role": "user", "content": render(template, **variables)},
         ]
-        reply = "".join(self._complete(messages, YES_NO_TOKENS)).strip().lower()
-        return True if reply.startswith("yes") else False if reply.startswith("no") else None
+        num_ctx = self._context_size(messages, YES_NO_TOKENS)
+        verdict = (self.backend.yes_probability(messages, num_ctx=num_ctx) for _ in range(1))
+        return next(
+            with_deadlines(
+                verdict,
+                first_token=self.settings.ttft_timeout,
+                total=self.settings.total_timeout,
+                label=self.backend.label,
+            )
+        )
+
+    def write(self, template: str, *, system: str, max_tokens: int, **variables: Any) -> str:
+        """Free text from the model for tasks other than answering (drafting eval questions), through the
+        same backend and deadlines as answers; `system` and `template` name prompts/*.j2."""
+        messages = [
+            {"role": "system", "content": render(system)},
+            {"role": "user", "content": render(template, **variables)},
+        ]
+        return "".join(self._complete(messages, max_tokens)).strip()
 
     def _condense(self, question: str, turns: list[dict[str, str]]) -> str:
         """Rewrite a follow-up as a standalone question; fall back to plain context if the model flubs it."""
@@ -210,16 +270,3 @@ class Bot:
         if not line or len(line) > 300 or not line.endswith("?"):
             return f"{previous} {question}".strip()
         return line
-
-
-def _normalize_history(history: History | None) -> list[dict[str, str]]:
-    turns: list[dict[str, str]] = []
-    for item in history or []:
-        if isinstance(item, dict):
-            content = item.get("content")
-            if isinstance(content, str) and item.get("role") in ("user", "assistant") and content.strip():
-                turns.append({"role": item["role"], "content": content})
-        else:
-            user, assistant = item
-            turns += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant or ""}]
-    return turns

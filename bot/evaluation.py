@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import statistics
 import tempfile
 import threading
@@ -68,6 +69,81 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
             yield {**base, "id": f"rgb{q['id']}-fake", "setting": "fakeanswer", "answerable": True,
                    "reference": q["fakeanswer"], "key_facts": [q["fakeanswer"]],
                    "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
+
+
+BUILTIN_DATASETS = ("seed", "rgb")
+OPTIONAL_LISTS = ("key_facts", "evidence", "history")
+
+
+def dataset_items(path: Path) -> list[dict[str, Any]]:
+    """A user's question set in the eval/ format (see eval/README.md): only `question` and `answerable`
+    are required. Every line is checked before any question is asked, so a typo on line 90 fails in a
+    second, not after an hour; the error names the line and the fix."""
+    if path.suffix.lower() != ".jsonl" or not path.is_file():
+        raise BotError(
+            f"--dataset takes seed, rgb or a .jsonl file of questions; {path} is not one. See eval/README.md."
+        )
+    items, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"line {number} is not valid JSON ({err.msg})")
+            continue
+        problem = _item_problem(item)
+        if problem:
+            problems.append(f"line {number}: {problem}")
+            continue
+        answerable = item["answerable"]
+        kind = item.get("kind") or ("answerable" if answerable else "unanswerable")
+        items.append({"id": str(item.get("id", f"line{number}")), "setting": item.get("setting") or kind,
+                      "line": number, **{k: v for k, v in item.items() if k not in ("id", "setting")}})  # fmt: skip
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BotError(f"{path} {problems[0]}{more}. The format is in eval/README.md.")
+    if not items:
+        raise BotError(f"{path} holds no questions. The format is in eval/README.md.")
+    return items
+
+
+def _item_problem(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return "each line must be a JSON object"
+    question = item.get("question")
+    if not isinstance(question, str) or not question.strip():
+        return '"question" must be non-empty text'
+    if not isinstance(item.get("answerable"), bool):
+        return '"answerable" must be true or false'
+    for key in OPTIONAL_LISTS:
+        if not isinstance(item.get(key, []), list):
+            return f'"{key}" must be a list'
+    if not all(isinstance(f, str) and f.strip() for f in item.get("key_facts", [])):
+        return '"key_facts" must be a list of non-empty strings'
+    if not all(isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("quote"), str)
+               for e in item.get("evidence", [])):  # fmt: skip
+        return '"evidence" must be a list of {"source": file name, "quote": verbatim text} objects'
+    if not isinstance(item.get("reference", ""), str):
+        return '"reference" must be text'
+    return None
+
+
+def check_evidence(items: list[dict[str, Any]], bot: Bot, path: Path) -> None:
+    """Each gold quote must be verbatim in its article in the bot's corpus; otherwise the retrieval
+    metrics would silently count a miss for a typo."""
+    for item in items:
+        for e in item.get("evidence") or []:
+            if e["source"] not in bot.index.texts:
+                raise BotError(
+                    f"{path} line {item['line']}: evidence source {e['source']!r} is not an article in "
+                    f"{bot.settings.corpus}; pass the --corpus the set was written for."
+                )
+            if e["quote"] not in bot.index.article_text(e["source"]):
+                raise BotError(
+                    f"{path} line {item['line']}: the evidence quote is not verbatim in {e['source']}; "
+                    "copy it exactly from the article."
+                )
 
 
 JUDGE_TOKENS = 2
@@ -205,12 +281,20 @@ def run_eval(
     judge: str = "auto",
     split: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run a question set through `Bot.ask`. The seed set has two halves: thresholds are calibrated on
+    """Run a question set through `Bot.ask`: `seed`, `rgb`, or the path of a user's .jsonl set (checked
+    whole before the first question). The seed set has two halves: thresholds are calibrated on
     `calibrate` and results are reported on `report`; the summary gives both (`split` runs one)."""
+    custom = None if dataset in BUILTIN_DATASETS else Path(dataset)
+    custom_items = dataset_items(custom) if custom is not None else []
+    if custom is not None:
+        check_evidence(custom_items, bot, custom)
     the_judge = Judge(bot, judge)
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as scratch:
-        if dataset == "seed":
-            items = [i for i in seed_items() if split is None or i.get("split") == split]
+        if custom is not None or dataset == "seed":
+            items = custom_items if custom is not None else list(seed_items())
+            items = [i for i in items if split is None or i.get("split") == split]
+            if not items:
+                raise BotError(f'No item of {dataset} has "split": "{split}".')
             work = [(bot, item) for item in items[:limit]]
         else:
             items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))
@@ -220,8 +304,9 @@ def run_eval(
             ]
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(score_item, b, item, the_judge) for b, item in work]
-            rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {dataset}", unit="item")]
-    run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}"
+            rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {custom or dataset}", unit="item")]
+    name = re.sub(r"[^\w.-]+", "_", custom.stem) if custom is not None else dataset
+    run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     run.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows, the_judge.status)
     halves = {h: [r for r in rows if r.get("split") == h] for h in SPLITS}
@@ -253,6 +338,11 @@ def compare(summary: dict[str, Any], previous_dir: Path) -> list[str]:
     return lines
 
 
+def na(value: object) -> str:
+    """A metric an item cannot measure is "n/a", never a zero."""
+    return "n/a" if value is None else html.escape(str(value))
+
+
 def report_html(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     metrics = {k: v for k, v in summary.items() if isinstance(v, float) and not k.startswith("latency")}
     bars = "".join(
@@ -276,7 +366,7 @@ def report_html(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     table = "".join(
         f"<tr class='{'ok' if r.get('passed') else 'fail'}'><td>{html.escape(r['id'])}</td><td>{html.escape(r['question'])}</td>"
         f"<td>{html.escape(r.get('answer', r.get('error', '')))}</td><td>{r.get('refused')}</td>"
-        f"<td>{r.get('key_facts')}</td><td>{r.get('faithfulness_verifier')}</td><td>{', '.join(r.get('invented_facts', []))}</td>"
+        f"<td>{na(r.get('key_facts'))}</td><td>{na(r.get('faithfulness_verifier'))}</td><td>{', '.join(r.get('invented_facts', []))}</td>"
         f"<td>{r.get('total', 0):.1f}</td></tr>"
         for r in ordered
     )
@@ -286,6 +376,7 @@ tr.fail td:first-child{{border-left:4px solid #c0504d}} tr.ok td:first-child{{bo
 <h1>Eval: {html.escape(str(summary.get("dataset")))} · {html.escape(str(summary.get("backend")))} · {html.escape(str(summary.get("model")))}</h1>
 <p>judge: {html.escape(summary["judge"])} · items: {summary["items"]} · errors: {summary["errors"]}</p>
 <h2>Metrics</h2><svg width="700" height="{len(metrics) * 24}">{bars}</svg>
+<p>Not applicable to this set (n/a): {html.escape(", ".join(k for k, v in summary.items() if v is None) or "none")}</p>
 <h2>Latency (total seconds)</h2><svg width="440" height="175">{hist}</svg>
 <h2>Items (failures first)</h2><table><tr><th>id</th><th>question</th><th>answer</th><th>refused</th><th>key facts</th>
 <th>faithful (verifier)</th><th>invented</th><th>s</th></tr>{table}</table>

@@ -20,6 +20,7 @@ import numpy as np
 
 from bot.answer import Citation, Passage
 from bot.claims import (
+    clean_word,
     contains_name,
     content_words,
     counts,
@@ -34,7 +35,9 @@ from bot.embedding import Embedder
 REFUSAL = "The articles don't say."
 
 # Asks the model a yes/no question rendered from a prompt template; None when it gave no clear answer.
-YesNo = Callable[..., bool | None]
+YesNo = Callable[..., float | None]  # template, variables -> P(yes), None if unclear
+# (passages, [(article, window text)]) -> each window's vector stored at ingest, None if not stored.
+StoredVectors = Callable[[list[Passage], list[tuple[str, str]]], list[np.ndarray | None]]
 
 EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with its neighbours)
 PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
@@ -43,6 +46,7 @@ KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "ho
 DUPLICATE_OVERLAP = 0.8  # share of content words two answer sentences share before one is a repeat
 NEGATION_MARGIN = 0.12  # a negated sentence this close to the best match contradicts the claim
 NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
+MIN_EVIDENCE_CHARS = 3  # a shorter "sentence" is a stray fragment, not evidence
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
@@ -85,10 +89,12 @@ _TIME_WORDS = re.compile(
     rf"\b(?:{_MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
     r"|\bthe (?:[A-Z][\w-]+ )+War\b",  # "since the Korean War"
 )
+_NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "Kim Jong-un", "Lloyd Austin"
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
     ("person", re.compile(r"^\s*(?:who|whom|whose|which (?:person|official|leader|president|minister|analyst|expert|general|agency|organi[sz]ation|country|newspaper|outlet|journal))\b", re.I)),
+    ("rank", re.compile(r"^\s*where (?:does|do|did|is|are|was|were)\b.*\b(?:rank|ranks|ranked|stand|stands)\b", re.I)),
     ("place", re.compile(r"^\s*(?:where|(?:in )?which (?:region|city|country|place|town|area|province)|what (?:region|city|country|place))\b", re.I)),
 )  # fmt: skip
 
@@ -182,7 +188,7 @@ def question_kind(question: str) -> str | None:
 def answers_kind(text: str, question: str) -> bool:
     """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
     month or an ordinal, and one that counts the thing asked about where the text names it), a date for
-    when, a name the question does not already give for who and where?"""
+    when, a number or ordinal for where something ranks, a name the question does not already give for who and where?"""
     text = strip_citations(text)
     kind = question_kind(question)
     if kind == "number":
@@ -194,10 +200,17 @@ def answers_kind(text: str, question: str) -> bool:
         return not named or any(counts(counted, n) for n in named)
     if kind == "time":
         return bool(_TIME_WORDS.search(text))
+    if kind == "rank":  # "Where does its army rank?": "fourth largest"
+        return bool(numbers_in(text))
     if kind in ("person", "place"):
+        # A new name, not more of one the question gives: "Kim Jong-un" does not answer "where did Kim go".
         asked = question.lower()
-        names = names_in(text, ordinary=ANY_TEXT)
-        return any(not contains_name(asked, n) and not _MONTH.fullmatch(n) for n in names)
+        names = {n for n in names_in(text, ordinary=ANY_TEXT) if not _MONTH.fullmatch(n)}
+        for run in _NAME_RUN.findall(text):
+            parts = [w for w in (clean_word(w.rstrip(",;:")) for w in run.split()) if w in names]
+            if parts and not any(contains_name(asked, w) for w in parts):
+                return True
+        return False
     return True
 
 
@@ -242,7 +255,9 @@ def _speakers(text: str) -> set[str]:
     return names_in(text[: match.start()], ordinary=ANY_TEXT)
 
 
-def _clause_windows(sentence: str) -> list[str]:
+def clause_windows(sentence: str) -> list[str]:
+    """The sentence and its clauses (and pairs of adjacent ones): what a claim is compared with. The
+    index stores a vector for each at ingest (bot/index.py evidence_windows)."""
     clauses = [c.strip() for c in re.split(r"[,;:]\s+|\s+[—–-]\s+", sentence) if len(c.strip()) > 12]
     windows = [sentence]
     if len(clauses) > 1:
@@ -254,7 +269,13 @@ class EvidenceSet:
     """The sentences of the retrieved passages, embedded once per question (with their clauses, so a
     claim about part of a long sentence still finds it)."""
 
-    def __init__(self, passages: list[Passage], article_texts: dict[str, str], embedder: Embedder) -> None:
+    def __init__(
+        self,
+        passages: list[Passage],
+        article_texts: dict[str, str],
+        embedder: Embedder,
+        stored: StoredVectors | None = None,
+    ) -> None:
         self.passages = passages
         self.embedder = embedder
         self.items: list[Evidence] = []
@@ -266,19 +287,27 @@ class EvidenceSet:
             for s, e in sentence_spans(p.text):
                 start, end = p.start + s, p.start + e
                 quote = article[start:end]
-                if quote != p.text[s:e] or len(quote) < 3 or (p.source, start) in seen:
+                if quote != p.text[s:e] or len(quote) < MIN_EVIDENCE_CHARS or (p.source, start) in seen:
                     continue  # overlapping chunks repeat sentences; keep the best-ranked copy
                 if quote.rstrip('"”’)').endswith("?"):
                     continue  # an article's own question ("The question arises: …?") states nothing
                 seen.add((p.source, start))
                 self.items.append(Evidence(p, quote, start, end))
-                for window in _clause_windows(quote):
-                    windows.append(window)
+                for window in clause_windows(quote):
+                    windows.append((p.source, window))
                     self._owner.append(len(self.items) - 1)
-        self._window_vectors = embedder.vectors(windows)
+        self._window_vectors = self._vectors(windows, stored)
         self._article_lower = {p.source: article_texts[p.source].lower() for p in passages}
         self._all_text = " ".join(p.text for p in passages)
         self._all_lower = self._all_text.lower()
+
+    def _vectors(self, windows: list[tuple[str, str]], stored: StoredVectors | None) -> np.ndarray:
+        """The windows' vectors: those stored at ingest, and only the rest embedded now."""
+        found = stored(self.passages, windows) if stored else [None] * len(windows)
+        missing = [w for (_, w), v in zip(windows, found, strict=True) if v is None]
+        fresh = iter(self.embedder.vectors(missing)) if missing else iter(())
+        vectors = [v if v is not None else next(fresh) for v in found]
+        return np.stack(vectors) if vectors else self.embedder.vectors([])
 
     def similarities(self, text: str) -> np.ndarray:
         """Per evidence sentence, the best cosine similarity of `text` to the sentence or one of its clauses."""
@@ -343,19 +372,28 @@ class Grounder:
         *,
         support_threshold: float,
         topic_threshold: float,
+        yes_threshold: float = 0.5,
         lenient: bool = False,
         ask_model: YesNo | None = None,
     ) -> None:
         self.embedder = embedder
         self.support_threshold = support_threshold
         self.topic_threshold = topic_threshold
+        self.yes_threshold = yes_threshold
         self.lenient = lenient
         self.ask_model = ask_model
 
     # -- before generation -------------------------------------------------------------------------
 
-    def check(self, question: str, passages: list[Passage], texts: dict[str, str]) -> Check:
-        evidence = EvidenceSet(passages, texts, self.embedder)
+    def check(
+        self,
+        question: str,
+        passages: list[Passage],
+        texts: dict[str, str],
+        stored: StoredVectors | None = None,
+    ) -> Check:
+        """`stored` gives the evidence windows' vectors stored at ingest (ArticleIndex.stored_vectors)."""
+        evidence = EvidenceSet(passages, texts, self.embedder, stored)
         ranked = evidence.rank_for_question(question)
         refusal = None
         if unknown := evidence.unknown_names(question):
@@ -481,8 +519,10 @@ class Grounder:
         return None
 
     def _model_says(self, template: str, **variables: str) -> bool:
-        """The model's yes/no; with no model to ask, the cheap checks alone decide (and say no)."""
-        return bool(self.ask_model and self.ask_model(template, **variables))
+        """The model's yes, if it is at least `yes_threshold` sure; with no model to ask, the cheap checks
+        alone decide (and say no)."""
+        p_yes = self.ask_model(template, **variables) if self.ask_model else None
+        return p_yes is not None and p_yes >= self.yes_threshold
 
 
 def _repeats(sentence: str, earlier: str) -> bool:

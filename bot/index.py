@@ -7,24 +7,36 @@ one ingests, and a crash at any moment leaves a consistent index: the next sync 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
-from bot.articles import Article, read_corpus
+from bot.answer import Passage
+from bot.articles import Article, check_corpus, read_corpus
 from bot.claims import sentence_spans
 from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
+from bot.grounding import MIN_EVIDENCE_CHARS, clause_windows
 from bot.settings import BUNDLED_EMBED_MODEL, Settings
-from bot.store import Store, vector_literal
+from bot.store import Store, vector_bytes
 
 EMBED_GROUP = 64  # texts embedded together before their articles are written
+# In a bulk load (an empty index), articles are committed together up to about this many passages: one
+# commit per article would cost more than writing it. Each article is still wholly in or wholly out.
+BULK_COMMIT_PASSAGES = 2000
+HALF = ">f2"  # stored evidence vectors: float16, big-endian
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    index_seconds: float = 0.0  # building the search indexes after a bulk load
 
     @property
     def touched(self) -> bool:
@@ -112,18 +125,91 @@ def _remove_legacy(data_dir: Path) -> None:
     (data_dir / "CURRENT").unlink(missing_ok=True)
 
 
+def _compare(
+    known: dict[str, tuple[str, str]], found: list[Article], chunking: str, report: SyncReport
+) -> list[Article]:
+    """Sort the corpus into `report`'s added, changed, removed and unchanged; return what to embed."""
+    current = {a.name: a for a in found}
+    report.removed = sorted(set(known) - set(current))
+    to_embed: list[Article] = []
+    for name, article in sorted(current.items()):
+        if name not in known:
+            report.added.append(name)
+            to_embed.append(article)
+        elif known[name] != (article.sha256, chunking):
+            report.changed.append(name)  # new content, or chunking changed: cut it again
+            to_embed.append(article)
+        else:
+            report.unchanged.append(name)
+    return to_embed
+
+
 def _dimensions(embedder: Embedder) -> int:
     if embedder.model_id == BUNDLED_EMBED_MODEL:
         return DIMENSIONS
     return len(embedder.model.get_text_embedding("dimensions"))
 
 
+def published_date(found: str | None) -> date | None:
+    """The date an article states (articles.find_date's ISO, "March 5, 2026" or "5 March 2026"), or
+    None: date filters leave out articles without one."""
+    if not found:
+        return None
+    for pattern in ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y"):
+        try:
+            return datetime.strptime(found, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def delete_articles(conn: psycopg.Connection[Any], store: Store, names: list[str]) -> None:
+    """Remove articles with their passages (by cascade) and their sentences (which have no foreign key)."""
+    conn.execute(store.q("DELETE FROM {s}.sentences WHERE article = ANY(%s)"), (names,))
+    conn.execute(store.q("DELETE FROM {s}.articles WHERE name = ANY(%s)"), (names,))
+
+
+def _by_sentence(windows: list[tuple[int, int, str]]) -> list[tuple[tuple[int, int], list[int]]]:
+    """Positions of each sentence's windows (evidence_windows lists a sentence's windows together)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (start, end, _) in enumerate(windows):
+        groups.setdefault((start, end), []).append(i)
+    return list(groups.items())
+
+
+def window_hash(text: str) -> int:
+    """A signed 64-bit key for an evidence window's text (its vector depends on nothing else)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def evidence_windows(text: str, passages: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """(start, end, window text) of every sentence of every passage, as the grounder's EvidenceSet cuts
+    them (the passage's own sentence spans, located verbatim in the article) with their clause windows,
+    each once per sentence (a passage may start inside a sentence: its fragment is a sentence too)."""
+    windows: dict[tuple[int, int, str], None] = {}
+    for passage_start, _, passage_text in passages:
+        for s, e in sentence_spans(passage_text):
+            start, end = passage_start + s, passage_start + e
+            quote = text[start:end]
+            if quote != passage_text[s:e] or len(quote) < MIN_EVIDENCE_CHARS:
+                continue
+            windows.update(dict.fromkeys((start, end, window) for window in clause_windows(quote)))
+    return list(windows)
+
+
 @dataclass
-class _Prepared:
+class Prepared:
+    """One article cut into passages and evidence windows, with their vectors once embedded."""
+
     article: Article
     passages: list[tuple[int, int, str]]  # (start, end, text)
-    sentences: list[tuple[int, int]]
-    vectors: list[str] = field(default_factory=list)  # passages' then sentences', as pgvector literals
+    windows: list[tuple[int, int, str]]  # (sentence start, sentence end, window text)
+    passage_vectors: np.ndarray | None = None
+    window_vectors: np.ndarray | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for _, _, text in self.passages] + [window for _, _, window in self.windows]
 
 
 class ArticleIndex:
@@ -176,40 +262,62 @@ class ArticleIndex:
 
     @classmethod
     def sync(
-        cls, settings: Settings, embedder: Embedder, *, rebuild: bool = False, progress: bool = False
+        cls,
+        settings: Settings,
+        embedder: Embedder,
+        *,
+        rebuild: bool = False,
+        progress: bool = False,
+        allow_read_only: bool = False,
     ) -> tuple[ArticleIndex, SyncReport]:
-        """Bring the index in line with the corpus: embed only new or changed files, drop deleted ones."""
+        """Bring the index in line with the corpus: embed only new or changed files, drop deleted ones.
+
+        Ingests in several processes at once are safe (per-article transactions and locks); a rebuild
+        fills a staging schema and swaps it in whole, waiting for running ingests first. With
+        `allow_read_only` (asking, not `bot ingest`), a data dir that cannot be written is answered from
+        its existing index, with a warning that what changed in the corpus is not indexed."""
         started = time.perf_counter()
-        found, warnings = read_corpus(settings.corpus)
-        report = SyncReport(warnings=warnings)
-        store = Store.connect(settings, create=True)
+        check_corpus(settings.corpus)  # a wrong --corpus fails before a server starts
+        store = Store.connect(
+            settings, create=True, replace_damaged=rebuild, allow_read_only=allow_read_only and not rebuild
+        )
         assert store is not None
-        if rebuild:
-            store.drop()
-        store.migrate(_dimensions(embedder), embedder.model_id)
-        cls._check_model(store, embedder, settings)
-        index = cls(store, embedder)
-
+        report = SyncReport(warnings=list(store.notes))
         chunking = f"{settings.chunk_size}/{settings.chunk_overlap}"
-        known = {r[0]: (r[1], r[2]) for r in store.read("SELECT name, sha256, chunking FROM {s}.articles")}
-        current = {a.name: a for a in found}
-        report.removed = sorted(set(known) - set(current))
-        to_embed: list[Article] = []
-        for name, article in sorted(current.items()):
-            if name not in known:
-                report.added.append(name)
-                to_embed.append(article)
-            elif known[name] != (article.sha256, chunking):
-                report.changed.append(name)  # new content, or chunking changed: cut it again
-                to_embed.append(article)
-            else:
-                report.unchanged.append(name)
+        if store.read_only:
+            found, skipped = read_corpus(settings.corpus)
+            report.warnings = skipped + report.warnings
+            return cls._read_only(store, embedder, settings, found, chunking, report), report
 
-        with store.writer() as conn:
-            for name in report.removed:
-                with conn.transaction():
-                    conn.execute(store.q("DELETE FROM {s}.articles WHERE name = %s"), (name,))
-            report.chunks_embedded = index._add(conn, to_embed, settings, chunking, progress)
+        with store.ingest_lock(exclusive=rebuild):
+            # Read under the lock: a rebuild that read the folder before another writer added an upload
+            # would swap in an index without it.
+            found, skipped = read_corpus(settings.corpus)
+            report.warnings = skipped + report.warnings
+            staging = store.staging()
+            if rebuild or staging.exists():  # what an interrupted rebuild left (none runs: we hold the lock)
+                staging.drop()
+            target = staging if rebuild else store
+            target.migrate(_dimensions(embedder), embedder.model_id)
+            cls._check_model(target, embedder, settings)
+            index = cls(target, embedder)
+            known = {
+                r[0]: (r[1], r[2]) for r in target.read("SELECT name, sha256, chunking FROM {s}.articles")
+            }
+            to_embed = _compare(known, found, chunking, report)
+            bulk = not known and bool(to_embed)  # an empty index: build the search indexes once, after
+            if bulk:
+                target.drop_search_indexes()
+            with target.writer() as conn:
+                conn.execute("SET synchronous_commit = off")  # see _write_group
+                for name in report.removed:
+                    with conn.transaction():
+                        delete_articles(conn, target, [name])
+                report.chunks_embedded = index._add(conn, to_embed, settings, chunking, progress, bulk=bulk)
+            report.index_seconds = target.build_search_indexes()  # also those an interrupted load left out
+            if rebuild:
+                store.replace_with(target)
+                index = cls(store, embedder)
         if legacy_index(settings.data_dir):
             _remove_legacy(settings.data_dir)
             report.warnings.append(
@@ -219,14 +327,55 @@ class ArticleIndex:
         report.seconds = time.perf_counter() - started
         return index, report
 
+    @classmethod
+    def _read_only(
+        cls,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        found: list[Article],
+        chunking: str,
+        report: SyncReport,
+    ) -> ArticleIndex:
+        version = store.schema_version()
+        if version is None:
+            raise BotError(
+                f"The data dir {settings.data_dir} is read-only and holds no index: pass --data-dir with a "
+                "folder you can write to."
+            )
+        store.check_version(version, writable=False)
+        cls._check_model(store, embedder, settings)
+        known = {r[0]: (r[1], r[2]) for r in store.read("SELECT name, sha256, chunking FROM {s}.articles")}
+        pending = SyncReport()
+        _compare(known, found, chunking, pending)
+        report.unchanged = pending.unchanged
+        stale = len(pending.added) + len(pending.changed) + len(pending.removed)
+        report.warnings.append(
+            f"the data dir {settings.data_dir} is read-only: answering from a temporary copy of its index"
+            + (f"; {stale} new, changed or removed article(s) are not indexed" if stale else "")
+            + " (make it writable, or pass --data-dir, to update it)"
+        )
+        return cls(store, embedder)
+
     # -- changing ----------------------------------------------------------------------------------
 
-    def _add(self, conn, articles: list[Article], settings: Settings, chunking: str, progress: bool) -> int:  # type: ignore[no-untyped-def]
+    def _add(
+        self,
+        conn: psycopg.Connection[Any],
+        articles: list[Article],
+        settings: Settings,
+        chunking: str,
+        progress: bool,
+        *,
+        bulk: bool = False,
+    ) -> int:
+        if not articles:  # the usual case when asking: skip importing LlamaIndex's splitter (~1 s)
+            return 0
         from llama_index.core import Document
         from llama_index.core.node_parser import SentenceSplitter
 
         splitter = SentenceSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
-        prepared: list[_Prepared] = []
+        prepared: list[Prepared] = []
         for article in tqdm(articles, desc="Reading articles", unit="file", disable=not progress):
             # The same document and metadata as ever: the splitter leaves room for the metadata, so this
             # keeps the passages (and their offsets) those of earlier versions.
@@ -237,70 +386,127 @@ class ArticleIndex:
             )
             chunks = splitter.get_nodes_from_documents([document])
             passages = [(n.start_char_idx or 0, n.end_char_idx or 0, n.get_content()) for n in chunks]
-            prepared.append(_Prepared(article, passages, sentence_spans(article.text)))
+            prepared.append(Prepared(article, passages, evidence_windows(article.text, passages)))
         total = sum(len(p.passages) for p in prepared)
         with tqdm(total=total, desc="Embedding passages", unit="passage", disable=not progress) as bar:
-            group: list[_Prepared] = []
-            for item in prepared:
-                group.append(item)
-                if sum(len(p.passages) + len(p.sentences) for p in group) >= EMBED_GROUP:
-                    self._embed_and_write(conn, group, chunking)
-                    bar.update(sum(len(p.passages) for p in group))
-                    group = []
-            if group:
-                self._embed_and_write(conn, group, chunking)
-                bar.update(sum(len(p.passages) for p in group))
+            self.write(conn, self._embedded(prepared, bar), chunking, bulk=bulk)
         return total
 
-    def _embed_and_write(self, conn, group: list[_Prepared], chunking: str) -> None:  # type: ignore[no-untyped-def]
-        texts: list[str] = []
-        for item in group:
-            texts += [text for _, _, text in item.passages]
-            texts += [item.article.text[s:e] for s, e in item.sentences]
-        vectors = np.asarray(self.embedder.model.get_text_embedding_batch(texts), dtype=np.float32)
-        vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-        literals = [vector_literal(v) for v in vectors]
-        at = 0
-        for item in group:
-            item.vectors = literals[at : at + len(item.passages) + len(item.sentences)]
-            at += len(item.vectors)
-            self._write(conn, item, chunking)
+    def _embedded(self, prepared: list[Prepared], bar: tqdm[Any]) -> Iterator[Prepared]:
+        """`prepared` with vectors, embedded EMBED_GROUP texts at a time (a window repeated in the group
+        is embedded once)."""
+        group: list[Prepared] = []
+        for position, item in enumerate(prepared):
+            group.append(item)
+            if sum(len(p.texts) for p in group) < EMBED_GROUP and position < len(prepared) - 1:
+                continue
+            texts = list(dict.fromkeys(t for p in group for t in p.texts))
+            vectors = np.asarray(self.embedder.model.get_text_embedding_batch(texts), dtype=np.float32)
+            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+            row = {text: i for i, text in enumerate(texts)}
+            for p in group:
+                at = [row[t] for t in p.texts]
+                p.passage_vectors = vectors[at[: len(p.passages)]]
+                p.window_vectors = vectors[at[len(p.passages) :]]
+                yield p
+                bar.update(len(p.passages))
+            group = []
 
-    def _write(self, conn, item: _Prepared, chunking: str) -> None:  # type: ignore[no-untyped-def]
-        """One article, one transaction: readers and a crash see it wholly old or wholly new."""
-        a, q = item.article, self.store.q
+    def write(
+        self, conn: psycopg.Connection[Any], items: Iterable[Prepared], chunking: str, *, bulk: bool = False
+    ) -> None:
+        """Write embedded articles: one transaction per article, or in a bulk load, groups of whole
+        articles of about BULK_COMMIT_PASSAGES passages."""
+        group: list[Prepared] = []
+        for item in items:
+            group.append(item)
+            if not bulk or sum(len(p.passages) for p in group) >= BULK_COMMIT_PASSAGES:
+                self._write_group(conn, group, chunking)
+                group = []
+        if group:
+            self._write_group(conn, group, chunking)
+
+    def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> None:
+        """Whole articles in one transaction, rows in with binary COPY: readers and a crash see each
+        article wholly old or wholly new. The ingest connection commits without waiting for the disk
+        (synchronous_commit off): a server crash may lose the last moments of commits, never part of an
+        article, and the next ingest writes them again."""
+        q = self.store.q
+        names = [p.article.name for p in group]
         with conn.transaction():
             # Another process may be ingesting the same corpus: one writer per article at a time.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.store.schema}/{a.name}",))
-            row = conn.execute(q("SELECT sha256, chunking FROM {s}.articles WHERE name = %s"), (a.name,))
-            if row.fetchone() == (a.sha256, chunking):
-                return  # the other process wrote this very version meanwhile
-            conn.execute(q("DELETE FROM {s}.articles WHERE name = %s"), (a.name,))
             conn.execute(
-                q("INSERT INTO {s}.articles (name, sha256, title, date, text, chunking, passages) "
-                  "VALUES (%s, %s, %s, %s, %s, %s, %s)"),
-                (a.name, a.sha256, a.title, a.date, a.text, chunking, len(item.passages)),
-            )  # fmt: skip
-            passage_vectors, sentence_vectors = (
-                item.vectors[: len(item.passages)],
-                item.vectors[len(item.passages) :],
+                "SELECT pg_advisory_xact_lock(hashtext(%s || '/' || n)) FROM unnest(%s::text[]) n ORDER BY n",
+                (self.store.schema, names),
             )
+            known = dict(
+                (r[0], (r[1], r[2]))
+                for r in conn.execute(
+                    q("SELECT name, sha256, chunking FROM {s}.articles WHERE name = ANY(%s)"), (names,)
+                )
+            )
+            # the other process may have written this very version meanwhile
+            group = [p for p in group if known.get(p.article.name) != (p.article.sha256, chunking)]
+            if not group:
+                return
+            replaced = [p.article.name for p in group if p.article.name in known]
+            if replaced:
+                delete_articles(conn, self.store, replaced)
             with conn.cursor() as cursor:
-                cursor.executemany(
-                    q("INSERT INTO {s}.passages (article, seq, start_char, end_char, text, embedding) "
-                      "VALUES (%s, %s, %s, %s, %s, %s::vector)"),
-                    [
-                        (a.name, seq, start, end, text, vector)
-                        for seq, ((start, end, text), vector) in enumerate(
-                            zip(item.passages, passage_vectors, strict=True)
+                with cursor.copy(
+                    q("COPY {s}.articles (name, sha256, title, date, published, text, chunking, passages) "
+                      "FROM STDIN (FORMAT BINARY)")
+                ) as copy:  # fmt: skip
+                    copy.set_types(["text", "text", "text", "text", "date", "text", "text", "int4"])
+                    for p in group:
+                        a = p.article
+                        published = published_date(a.date)
+                        copy.write_row(
+                            (a.name, a.sha256, a.title, a.date, published, a.text, chunking, len(p.passages))
                         )
-                    ],
-                )  # fmt: skip
-                cursor.executemany(
-                    q("INSERT INTO {s}.sentences (article, start_char, end_char, embedding) "
-                      "VALUES (%s, %s, %s, %s::vector)"),
-                    [
-                        (a.name, start, end, vector)
-                        for (start, end), vector in zip(item.sentences, sentence_vectors, strict=True)
-                    ],
-                )  # fmt: skip
+                with cursor.copy(
+                    q("COPY {s}.passages (article, seq, start_char, end_char, text, published, embedding) "
+                      "FROM STDIN (FORMAT BINARY)")
+                ) as copy:  # fmt: skip
+                    copy.set_types(["text", "int4", "int4", "int4", "text", "date", "bytea"])
+                    for p in group:
+                        assert p.passage_vectors is not None
+                        published = published_date(p.article.date)
+                        for seq, ((start, end, text), vector) in enumerate(
+                            zip(p.passages, vector_bytes(p.passage_vectors), strict=True)
+                        ):
+                            copy.write_row((p.article.name, seq, start, end, text, published, vector))
+                with cursor.copy(
+                    q("COPY {s}.sentences (article, start_char, end_char, window_hashes, embeddings) "
+                      "FROM STDIN (FORMAT BINARY)")
+                ) as copy:  # fmt: skip
+                    copy.set_types(["text", "int4", "int4", "int8[]", "bytea"])
+                    for p in group:
+                        assert p.window_vectors is not None
+                        for (start, end), rows in _by_sentence(p.windows):
+                            hashes = [window_hash(p.windows[i][2]) for i in rows]
+                            vectors = np.ascontiguousarray(p.window_vectors[rows], dtype=HALF).tobytes()
+                            copy.write_row((p.article.name, start, end, hashes, vectors))
+
+    # -- reading stored vectors ------------------------------------------------------------------
+
+    def stored_vectors(
+        self, passages: list[Passage], windows: list[tuple[str, str]]
+    ) -> list[np.ndarray | None]:
+        """The vectors stored at ingest for (article, window text) pairs of the retrieved `passages`'
+        sentences, None where none is stored (the article changed since, or the grounder cuts windows
+        differently now): the grounder embeds only those."""
+        if not passages or not windows:
+            return [None] * len(windows)
+        rows = self.store.read(
+            """SELECT s.article, s.window_hashes, s.embeddings FROM {s}.sentences s
+               JOIN unnest(%s::text[], %s::int[], %s::int[]) r (article, lo, hi)
+                 ON s.article = r.article AND s.start_char >= r.lo AND s.start_char < r.hi""",
+            ([p.source for p in passages], [p.start for p in passages], [p.end for p in passages]),
+            binary=True,
+        )
+        found: dict[tuple[str, int], np.ndarray] = {}
+        for article, hashes, data in rows:
+            vectors = np.frombuffer(data, dtype=HALF).reshape(len(hashes), -1).astype(np.float32)
+            found.update(zip(((article, h) for h in hashes), vectors, strict=True))
+        return [found.get((source, window_hash(window))) for source, window in windows]

@@ -10,12 +10,24 @@ passages and the article texts returned are always of the same version of each a
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
 from bot.answer import Passage
 from bot.errors import BotError
 from bot.index import ArticleIndex
 from bot.store import vector_literal
 
 RRF_K = 60
+# Candidates each side ranks before fusion, at least. Chosen with `eval/benchmark.py --scale 100000`
+# (README, Index storage): fused top 4 against exact dense search.
+MIN_CANDIDATES = 10
+# The keyword side ranks at most this many matching passages per tier: a question whose words are all
+# common would otherwise score a large share of the archive (seconds at 1M passages). Beyond the cap,
+# matches are taken in storage order, so only very common wordings are affected.
+KEYWORD_CAP = 2000
 
 SEARCH = """
 WITH terms AS (
@@ -28,17 +40,19 @@ WITH terms AS (
 ), dense AS (
     SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank
     FROM (SELECT id, embedding <=> %(vector)s::vector AS distance
-          FROM {s}.passages ORDER BY embedding <=> %(vector)s::vector LIMIT %(n)s) nearest
+          FROM {s}.passages p WHERE TRUE {filters}
+          ORDER BY embedding <=> %(vector)s::vector LIMIT %(n)s) nearest
 ), strict_hits AS (
-    SELECT p.id, ts_rank(p.tsv, queries.strict_q, 1) AS score
-    FROM {s}.passages p, queries WHERE p.tsv @@ queries.strict_q
-    ORDER BY score DESC, p.id LIMIT %(n)s
+    SELECT m.id, ts_rank(m.tsv, queries.strict_q, 1) AS score
+    FROM (SELECT p.id, p.tsv FROM {s}.passages p, queries
+          WHERE p.tsv @@ queries.strict_q {filters} LIMIT %(cap)s) m, queries
+    ORDER BY score DESC, m.id LIMIT %(n)s
 ), loose_hits AS (
-    SELECT p.id, ts_rank(p.tsv, queries.loose_q, 1) AS score
-    FROM {s}.passages p, queries
-    WHERE (SELECT count(*) FROM strict_hits) < %(n)s AND p.tsv @@ queries.loose_q
-      AND p.id NOT IN (SELECT id FROM strict_hits)
-    ORDER BY score DESC, p.id LIMIT %(n)s
+    SELECT m.id, ts_rank(m.tsv, queries.loose_q, 1) AS score
+    FROM (SELECT p.id, p.tsv FROM {s}.passages p, queries
+          WHERE (SELECT count(*) FROM strict_hits) < %(n)s AND p.tsv @@ queries.loose_q {filters}
+            AND p.id NOT IN (SELECT id FROM strict_hits) LIMIT %(cap)s) m, queries
+    ORDER BY score DESC, m.id LIMIT %(n)s
 ), keyword AS (
     SELECT id, row_number() OVER (ORDER BY tier, score DESC, id) AS rank
     FROM (SELECT id, score, 0 AS tier FROM strict_hits
@@ -60,22 +74,102 @@ ORDER BY f.score DESC, f.keyword_rank NULLS LAST, f.dense_rank, f.id
 """
 
 
+def _as_date(value: object, option: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise BotError(f"{option} must be a date like 2026-03-05 (YYYY-MM-DD), not {value!r}.")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What retrieval may return: articles published in [since, until] (both inclusive; an article
+    without a date is left out whenever a date bound is given) and only the named articles (`sources`,
+    file names relative to the corpus, as in each passage's `source`)."""
+
+    since: date | None = None
+    until: date | None = None
+    sources: tuple[str, ...] = ()
+
+    @classmethod
+    def make(
+        cls,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        sources: Iterable[str] | str | None = None,
+        *,
+        cli: bool = False,
+    ) -> Filters:
+        """Checked filters; `cli` names the command line's options in error messages."""
+        names = ("--since", "--until", "--source") if cli else ("since", "until", "sources")
+        start, end = _as_date(since, names[0]), _as_date(until, names[1])
+        if start and end and start > end:
+            raise BotError(f"{names[0]} ({start}) is after {names[1]} ({end}): no article can match.")
+        if isinstance(sources, str):
+            sources = [sources]
+        listed = tuple(dict.fromkeys(sources or ()))
+        if any(not isinstance(s, str) or not s.strip() for s in listed):
+            raise BotError(f"{names[2]} takes article file names (text), e.g. 'world/election.txt'.")
+        return cls(start, end, listed)
+
+    @property
+    def sql(self) -> str:
+        """The conditions on passages `p` that SEARCH adds to each side (only those given, so the
+        planner sees a plain nearest-neighbour query when there are none)."""
+        conditions = []
+        if self.sources:
+            conditions.append("p.article = ANY(%(sources)s)")
+        if self.since:
+            conditions.append("p.published >= %(since)s")
+        if self.until:
+            conditions.append("p.published <= %(until)s")
+        return "".join(f" AND {c}" for c in conditions)
+
+    def unknown_sources(self, index: ArticleIndex) -> list[str]:
+        if not self.sources:
+            return []
+        rows = index.store.read("SELECT name FROM {s}.articles WHERE name = ANY(%s)", (list(self.sources),))
+        return sorted(set(self.sources) - {r[0] for r in rows})
+
+
+NO_FILTERS = Filters()
+
+
 class HybridRetriever:
     def __init__(self, index: ArticleIndex, top_k: int) -> None:
         self.index = index
         self.top_k = top_k
-        self.candidates = max(2 * top_k, 10)
+        self.candidates = max(2 * top_k, MIN_CANDIDATES)
 
-    def retrieve(self, query: str) -> list[Passage]:
+    def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
+        if unknown := filters.unknown_sources(self.index):
+            names = list(self.index.texts)
+            hints = {n for u in unknown for n in difflib.get_close_matches(u, names, n=2)}
+            raise BotError(
+                f"No article named {', '.join(map(repr, unknown))} is indexed"
+                + (f" (did you mean {', '.join(map(repr, sorted(hints)))}?)" if hints else "")
+                + '. A source is an article\'s file name relative to the corpus folder, as in the "source" '
+                "of each passage of bot ask --json, or the chat's Articles tab."
+            )
         vector = self.index.embedder.model.get_query_embedding(query)
         rows = self.index.store.read(
-            SEARCH,
+            SEARCH.replace("{filters}", filters.sql),
             {
                 "query": query,
                 "vector": vector_literal(vector),
                 "n": self.candidates,
+                "cap": KEYWORD_CAP,
                 "rrf_k": RRF_K,
                 "top_k": self.top_k,
+                "sources": list(filters.sources),
+                "since": filters.since,
+                "until": filters.until,
             },
         )
         if not rows and not self.index.passage_count():

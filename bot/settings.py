@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from bot.errors import BotError
 from bot.models import DEFAULT_EMBEDDED_MODEL, embedded_model
 from bot.paths import bundled_dir
+from bot.validation import MAX_HISTORY_TOKENS, MAX_QUESTION_CHARS
 
 GroundingMode = Literal["strict", "lenient"]
 
@@ -74,12 +78,15 @@ class Settings:
     keep_alive: str = "10m"
     embed_model: str = BUNDLED_EMBED_MODEL
     max_answer_tokens: int = 200
-    max_question_chars: int = 1000
+    max_question_chars: int = MAX_QUESTION_CHARS
+    max_history_tokens: int = MAX_HISTORY_TOKENS  # conversation sent with a follow-up; oldest turns go first
     chunk_size: int = 160
     chunk_overlap: int = 40
     # Calibrated on the calibration half of eval/ by eval/calibrate.py; see eval/README.md.
     support_threshold: float = 0.54
     topic_threshold: float = 0.37
+    # How sure the model must be of "yes" in the grounder's yes/no checks (bot/grounding.py).
+    yes_threshold: float = 0.5
     # None: a private PostgreSQL in <data_dir>/pg (bot/store.py); else any PostgreSQL with pgvector.
     database_url: str | None = None
     # The index's Postgres schema; None: `news_bot` embedded, one per data dir in a shared server.
@@ -105,6 +112,67 @@ class Settings:
             values["ollama_host"] = normalize_host(values["ollama_host"])
         return cls(corpus=corpus, data_dir=data_dir, **values)
 
+    def __post_init__(self) -> None:
+        """Refuse a value that would fail later, far from its cause (a top-k of 0 retrieving nothing, a
+        timeout of 0 failing every answer), with a message naming the variable to fix."""
+        for name, (valid, expected) in _RULES.items():
+            value = getattr(self, name)
+            if not valid(value):
+                raise BotError(f"{setting_label(name)} must be {expected}, got {value!r}.")
+        if self.chunk_overlap >= self.chunk_size:
+            raise BotError(
+                f"Setting chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})."
+            )
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise BotError(
+                f"{setting_label('data_dir')} {self.data_dir} is a file, not a folder: "
+                "pass --data-dir with a folder for the index."
+            )
+
+
+def setting_label(name: str) -> str:
+    """How a user sets `name`: its environment variable, or the Python keyword when it has none."""
+    return f"{_ENV[name]} ({name})" if name in _ENV else f"Setting {name}"
+
+
+MAX_TOP_K = 20  # as `bot ask --top-k` allows
+MAX_ANSWER_TOKENS = 4096  # the embedded backend's whole context window
+# Ollama's keep_alive: a Go duration ("10m", "1h30m", "-1m") or a number of seconds ("300", "-1").
+_DURATION = re.compile(r"-?(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+|-?\d+")
+
+
+def _between(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int | float) and math.isfinite(v) and low <= v <= high
+
+
+def _ollama_url(value: Any) -> bool:
+    try:
+        parts = urlsplit(str(value))
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+# field -> (is the value valid, what it must be): checked by Settings.__post_init__
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "top_k": (_between(1, MAX_TOP_K), f"a whole number from 1 to {MAX_TOP_K}"),
+    "max_answer_tokens": (_between(1, MAX_ANSWER_TOKENS), f"a whole number from 1 to {MAX_ANSWER_TOKENS}"),
+    "ttft_timeout": (_between(0.001, 86_400), "a number of seconds above 0 (and at most a day)"),
+    "total_timeout": (_between(0.001, 86_400), "a number of seconds above 0 (and at most a day)"),
+    "max_question_chars": (_between(1, 1_000_000), "a whole number above 0"),
+    "max_history_tokens": (_between(0, 1_000_000), "a whole number, 0 or more"),
+    "chunk_size": (_between(16, 100_000), "a whole number of tokens from 16"),
+    "chunk_overlap": (_between(0, 100_000), "a whole number, 0 or more"),
+    "support_threshold": (_between(0, 1), "a number from 0 to 1"),
+    "topic_threshold": (_between(0, 1), "a number from 0 to 1"),
+    "yes_threshold": (_between(0, 1), "a number from 0 to 1"),
+    "keep_alive": (lambda v: bool(_DURATION.fullmatch(str(v))), 'a duration such as "10m", "1h" or "-1"'),
+    "ollama_host": (_ollama_url, "a host, host:port or http(s)://host:port URL"),
+    "ollama_model": (lambda v: bool(str(v).strip()), "a model name such as qwen2.5:7b"),
+    "backend": (lambda v: bool(re.fullmatch(r"[A-Za-z0-9_.-]+", str(v))), "auto or a backend name"),
+}
+
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
     text = str(annotation)
@@ -113,8 +181,9 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             return int(value)
         if text == "float":
             return float(value)
-    except ValueError:
-        raise BotError(f"Setting {name} must be a number, got {value!r}.") from None
+    except (ValueError, TypeError):
+        kind = "whole number" if text == "int" else "number"
+        raise BotError(f"{setting_label(name)} must be a {kind}, got {value!r}.") from None
     if name == "embedded_model":
         embedded_model(value)  # raises with the list of names
     if name == "grounding" and value not in ("strict", "lenient"):

@@ -2,11 +2,17 @@
 
 All conversation state (history, sources, rewritten question) lives in per-session Gradio values, so
 two browser sessions never see each other's chats. The corpus itself is shared by everyone using the app.
+
+Limits: an upload is at most MAX_ARTICLE_BYTES per file (Gradio refuses larger ones before they are
+stored) and MAX_FILES_PER_UPLOAD files; uploaded files are deleted from Gradio's upload folder once copied
+into the corpus. Gradio's analytics are turned off: the app contacts no outside server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from bot.answer import Answer
-from bot.articles import SUPPORTED_SUFFIXES
+from bot.articles import MAX_ARTICLE_BYTES, SUPPORTED_SUFFIXES
 from bot.core import Bot
 from bot.errors import BotError
+from bot.validation import turn_text, validate_question
+
+MAX_FILES_PER_UPLOAD = 20
+ERROR_MARK = "⚠️ "  # starts every reply that is an error rather than an answer
 
 EXAMPLES = [
     "How large is North Korea's military?",
@@ -70,11 +81,27 @@ def _passage_block(number: int, title: str, source: str, body: str) -> str:
     )
 
 
+def conversation(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chat as the bot should see it: without turns that ended in an error and the questions that
+    caused them. Gradio keeps a refused question in the chat; sent again with every later question, one
+    100,000-character question would break the rest of the session."""
+    kept: list[dict[str, Any]] = []
+    for message in history:
+        if message.get("role") == "assistant":
+            with contextlib.suppress(BotError):
+                if turn_text(message.get("content")).startswith(ERROR_MARK):
+                    if kept and kept[-1].get("role") == "user":
+                        kept.pop()
+                    continue
+        kept.append(message)
+    return kept
+
+
 def respond(bot: Bot, message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
     """Stream the draft, then replace it with the verified answer and fill the sources panel."""
     draft = ""
     try:
-        for event in bot.stream(message, history):
+        for event in bot.stream(message, conversation(history)):
             if isinstance(event, str):
                 draft += event
                 yield draft + " ▍", "<p><i>Checking the answer against the articles…</i></p>", ""
@@ -88,9 +115,9 @@ def respond(bot: Bot, message: str, history: list[dict[str, Any]]) -> Iterator[t
             )
             yield text, sources_html(event, bot), rewritten
     except BotError as err:
-        yield f"⚠️ {err}", "", ""
+        yield f"{ERROR_MARK}{err}", "", ""
     except Exception as err:  # noqa: BLE001 - the app must keep serving; the user sees what happened
-        yield f"⚠️ Something went wrong: {err}. Try again; if it persists, run `bot doctor`.", "", ""
+        yield f"{ERROR_MARK}Something went wrong: {err}. Try again; if it persists, run `bot doctor`.", "", ""
 
 
 def safe_name(name: str) -> str:
@@ -105,20 +132,45 @@ def articles_table(bot: Bot) -> list[list[Any]]:
     return [[a.title, a.name, a.date or "", a.chunks] for a in bot.articles]
 
 
+def discard_upload(path: Path) -> None:
+    """Delete an uploaded file from Gradio's upload folder (and its folder, if now empty): Gradio keeps
+    uploads forever otherwise. Paths outside that folder are never touched."""
+    uploads = Path(get_upload_folder()).resolve()
+    path = path.resolve()
+    if uploads not in path.parents:
+        return
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        if path.parent != uploads:
+            path.parent.rmdir()
+
+
 def build_app(bot: Bot) -> gr.Blocks:
+    # Every Blocks reads this when it is created, the ones ChatInterface makes inside too.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
     def add_files(files: list[Any] | None) -> tuple[list[list[Any]], str, Any]:
         messages = []
         corpus = bot.settings.corpus.resolve()
-        for f in files or []:
-            path = Path(getattr(f, "name", f))
+        paths = [Path(getattr(f, "name", f)) for f in files or []]
+        if len(paths) > MAX_FILES_PER_UPLOAD:
+            for path in paths:
+                discard_upload(path)
+            message = f"rejected: {len(paths)} files at once; upload at most {MAX_FILES_PER_UPLOAD} at a time"
+            return articles_table(bot), message, gr.update(choices=_names(bot))
+        for path in paths:
             try:
                 target = corpus / safe_name(path.name)
-                if target.exists():  # never overwrite a stored article silently
+                if target.exists() or target.is_symlink():  # never overwrite, nor write through a link
                     raise BotError(f"{target.name} is already in the corpus; remove it first to replace it.")
+                if path.stat().st_size > MAX_ARTICLE_BYTES:
+                    raise BotError(f"{path.name} is over {MAX_ARTICLE_BYTES // 1024 // 1024} MB.")
                 shutil.copyfile(path, target)
                 messages.append(f"added {target.name}")
             except BotError as err:
                 messages.append(f"rejected: {err}")
+            finally:
+                discard_upload(path)
         report = bot.reindex()
         messages += [f"skipped: {w}" for w in report.warnings]
         return articles_table(bot), "; ".join(messages) or "nothing uploaded", gr.update(choices=_names(bot))
@@ -132,7 +184,15 @@ def build_app(bot: Bot) -> gr.Blocks:
         bot.reindex()
         return articles_table(bot), f"removed {name}", gr.update(choices=_names(bot), value=None)
 
-    with gr.Blocks(title="News Q&A") as app:
+    def check_question(message: str) -> dict[str, Any]:
+        """Refused in the browser before it is sent, so a bad question never enters the chat."""
+        try:
+            validate_question(message, bot.settings.max_question_chars)
+        except BotError as err:
+            return gr.validate(False, str(err))
+        return gr.validate(True, "")
+
+    with gr.Blocks(title="News Q&A", analytics_enabled=False) as app:
         top = gr.Markdown(header(bot))
         with gr.Tab("Chat"), gr.Row(elem_id="chat-row"):
             # Rendered before the chat so ChatInterface can stream into it; CSS puts it on the right.
@@ -147,12 +207,18 @@ def build_app(bot: Bot) -> gr.Blocks:
                     additional_outputs=[sources, rewritten],
                     examples=EXAMPLES,
                     api_name="ask",
+                    analytics_enabled=False,
+                    validator=check_question,
                 )
         with gr.Tab("Articles"):
             table = gr.Dataframe(
                 value=articles_table(bot), headers=["title", "file", "date", "passages"], interactive=False
             )
-            upload = gr.File(label="Add .txt, .md or .html articles", file_count="multiple")
+            upload = gr.File(
+                label=f"Add .txt, .md or .html articles (up to {MAX_FILES_PER_UPLOAD} files of "
+                f"{MAX_ARTICLE_BYTES // 1024 // 1024} MB each)",
+                file_count="multiple",
+            )
             with gr.Row():
                 choice = gr.Dropdown(choices=_names(bot), label="Article to remove")
                 remove_btn = gr.Button("Remove article", variant="stop")
@@ -172,5 +238,12 @@ def _names(bot: Bot) -> list[str]:
 
 def launch(bot: Bot, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> gr.Blocks:
     app = build_app(bot).queue()
-    app.launch(server_name=host, server_port=port, css=CSS, show_error=True, prevent_thread_lock=not block)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        css=CSS,
+        show_error=True,
+        prevent_thread_lock=not block,
+        max_file_size=MAX_ARTICLE_BYTES,
+    )
     return app

@@ -5,6 +5,8 @@ Side by side in one run, alternating per question (these machines are noisy): th
 and time to first token on the same model.
 
 Run: .venv/bin/python eval/benchmark.py [--questions 10]
+
+`--scale 10000,100000` measures the index at archive scale instead (eval/bench_scale.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +47,11 @@ def first_token(bot: Bot, user: str) -> tuple[float, int]:
 
 
 def main() -> None:
+    if "--scale" in sys.argv:
+        from bench_scale import main as scale
+
+        scale()
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=10)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""Calibrate the two grounding thresholds on the `calibrate` half of eval/, and report them on the other.
+"""Calibrate the grounding thresholds on the `calibrate` half of eval/, and report them on the other.
 
 - topic_threshold: the pre-generation gate refuses a question when even its best evidence sentence is
   this far off topic. The gate is meant to be permissive (the verifier guards what the model writes),
@@ -6,21 +6,68 @@
 - support_threshold: the similarity a claim needs to its evidence sentence; eval/claims.jsonl labels
   claims as supported or not. The cut with the best balanced accuracy of the whole support decision
   (rules, then the bundled model's yes/no where the rules are unsure).
+- yes_threshold (`--yes`): how sure the bundled model must be of "yes" in the grounder's checks. Each
+  candidate cut runs the calibrate half of seed.jsonl end to end through `Bot.ask` (model replies are
+  memoised, so only the first run pays for the model); the cut with the best pass rate wins, ties to 0.5.
 
-Both use the same `Grounder` as `Bot.ask`.
-Run: .venv/bin/python eval/calibrate.py
+All use the same `Grounder` as `Bot.ask`.
+Run: .venv/bin/python eval/calibrate.py [--yes]
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from bot import Bot
+from bot import Backend, Bot
+from bot.evaluation import run_eval
 from bot.grounding import Grounder
 
 HERE = Path(__file__).parent
 ANSWERABLE_RECALL = 0.97
+YES_CUTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+class Memo(Backend):
+    """The bot's backend with every reply remembered, so a sweep over cuts asks each prompt once."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.name, self.model = inner, inner.name, inner.model
+        self.replies: dict[str, list[str]] = {}
+        self.verdicts: dict[str, float | None] = {}
+
+    def stream_chat(self, messages: list[dict[str, str]], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
+        key = json.dumps([messages, max_tokens])
+        if key not in self.replies:
+            self.replies[key] = list(self.inner.stream_chat(messages, max_tokens=max_tokens, num_ctx=num_ctx))
+        yield from self.replies[key]
+
+    def yes_probability(self, messages: list[dict[str, str]], *, num_ctx: int) -> float | None:
+        key = json.dumps(messages)
+        if key not in self.verdicts:
+            self.verdicts[key] = self.inner.yes_probability(messages, num_ctx=num_ctx)
+        return self.verdicts[key]
+
+
+def calibrate_yes(bot: Bot) -> None:
+    memo = Bot(bot.settings, bot.embedder, bot.index, Memo(bot.backend))
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for cut in YES_CUTS:
+            memo.grounder.yes_threshold = cut
+            _, summary = run_eval(
+                memo, "seed", rgb_path=None, limit=None, jobs=1, out_dir=Path(scratch), judge="none",
+                split="calibrate",
+            )  # fmt: skip
+            results[cut] = summary
+            print(f"yes_threshold {cut:.2f}: pass {summary['pass_rate']:.3f} key facts {summary['key_facts']:.3f} "
+                  f"refusal recall {summary['refusal_recall']:.3f} precision {summary['refusal_precision']:.3f}",
+                  flush=True)  # fmt: skip
+    best = max(YES_CUTS, key=lambda c: (results[c]["pass_rate"], -abs(c - 0.5)))
+    print(f"yes_threshold {best:.2f} (best pass rate on the calibrate half)")
 
 
 def load(name: str) -> list[dict]:
@@ -53,6 +100,9 @@ def split_scores(items: list[dict], score, label: str) -> dict[str, tuple[list[f
 
 def main() -> None:
     bot = Bot.load(backend="embedded")
+    if "--yes" in sys.argv:
+        calibrate_yes(bot)
+        return
     # The pipeline's own rules and the bundled model's yes/no checks, with no cuts: the cuts are chosen here.
     rules = Grounder(bot.embedder, support_threshold=-1.0, topic_threshold=-1.0, ask_model=bot.ask_model)
     texts = bot.index.texts

@@ -1,4 +1,12 @@
-from bot.claims import content_words, names_in, numbers_in, sentence_spans, split_sentences, strip_citations
+from bot.claims import (
+    contains_name,
+    content_words,
+    names_in,
+    numbers_in,
+    sentence_spans,
+    split_sentences,
+    strip_citations,
+)
 
 
 def test_numbers_are_normalised_across_spellings() -> None:
@@ -33,3 +41,9 @@ def test_sentence_spans_are_verbatim_and_respect_abbreviations() -> None:
 def test_citation_markers_and_content_words() -> None:
     assert strip_citations("It is large [1]. Really [2, 3].") == "It is large. Really."
     assert content_words("How many North Korean troops were sent?") == {"north", "korea", "troop", "sent"}
+
+
+def test_a_capital_stands_for_its_country() -> None:
+    text = "north korea has delivered over 13,000 containers to russia."
+    assert contains_name(text, "Pyongyang") and contains_name(text, "Moscow")
+    assert not contains_name(text, "Beijing")  # China is not in the text

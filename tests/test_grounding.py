@@ -181,6 +181,14 @@ def test_question_kinds_and_number_words() -> None:
     assert answers_kind("North Korea has about 1.2 million personnel.", "How many people serve in its army?")
     assert not answers_kind("Kim and Putin met twice.", "where did kim and putin meet")  # no new name
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
+    assert not answers_kind("Kim Jong-un and Putin met twice last year.", "where did kim and putin meet")
     assert question_kind("When did Ukraine announce it?") == "time"
     assert question_kind("Who is Lloyd Austin?") == "person"
     assert clean_sentence("According to the passages, Kursk is a region.") == "Kursk is a region."
+
+
+def test_where_something_ranks_is_answered_by_a_rank_not_a_place() -> None:
+    question = "Where does North Korea's army rank globally?"
+    assert answers_kind("It is the fourth largest army in the world.", question)
+    assert not answers_kind("Its army is in Pyongyang.", question)
+    assert question_kind("Where did the troops arrive?") == "place"

@@ -16,6 +16,10 @@ VARIABLES = {
     "answers": {"evidence": SENTENCE, "question": "How large?"},
     "correct": {"evidence": SENTENCE, "question": "How large?", "answer": "1.2 million personnel."},
     "judge_system": {},
+    "generate_system": {},
+    "generate_question": {"title": "Title", "sentence": SENTENCE, "answer": "1.2 million"},
+    "generate_not_given": {"passage": SENTENCE},
+    "generate_off_topic": {"topic": "a football match"},
     "condense": {
         "history": [{"role": "user", "content": "Who is Carl Schuster?"}],
         "question": "What did he say?",

@@ -6,7 +6,11 @@ the embedded default: a private server in the data dir that outlives a process k
 
 from __future__ import annotations
 
+import hashlib
+import json
+import multiprocessing
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +26,7 @@ from bot.index import ArticleIndex
 from bot.paths import bundled_dir
 from bot.retrieval import HybridRetriever
 from bot.settings import Settings
+from tests.scripted_plugin import PRELOAD, bot_main_in_child, plugin_env, run_bot
 
 SEEDS = bundled_dir("seeds")
 
@@ -93,9 +98,18 @@ def test_ingest_stores_sentences_and_drops_them_with_the_article(
 def test_ingest_in_another_process_while_this_one_retrieves(
     embedded_bot: Bot, tmp_path: Path, database_url: str
 ) -> None:
-    corpus = big_corpus(tmp_path / "corpus", 12)
+    # One article indexed first: a first load into an empty index is one bulk commit, later ones go in
+    # article by article, and that is what readers must see (each article wholly there or not).
+    corpus = tmp_path / "corpus"
+    big_corpus(tmp_path / "first", 1)
+    big_corpus(tmp_path / "rest", 13)
+    corpus.mkdir()
+    (tmp_path / "first" / "art000.txt").rename(corpus / "art000.txt")
     data = tmp_path / "data"
     settings = settings_for(corpus, data)
+    ArticleIndex.sync(settings, embedded_bot.embedder)
+    for article in sorted((tmp_path / "rest").glob("art*.txt"))[1:]:
+        article.rename(corpus / article.name)
     child = subprocess.Popen(
         [sys.executable, "-m", "bot", "ingest", "--corpus", str(corpus), "--data-dir", str(data)],
         env={**os.environ, "BOT_DATABASE_URL": database_url},
@@ -122,54 +136,118 @@ def test_ingest_in_another_process_while_this_one_retrieves(
     assert "12 added" in out
     assert reads_during_ingest >= 3 and len(seen) >= 2, (reads_during_ingest, seen)  # saw it grow
     index = ArticleIndex.open(settings, embedded_bot.embedder)
-    assert index is not None and len(index.articles) == 12 and inconsistent_articles(index) == []
+    assert index is not None and len(index.articles) == 13 and inconsistent_articles(index) == []
 
 
-def test_kill_9_mid_ingest_leaves_a_consistent_index_and_the_server_running(
+KILLS = 20
+KILL_SEED = 9
+ARTICLES = 30
+
+
+def write_versions(corpus: Path, version: int) -> dict[str, str]:
+    """Small articles, all changed to `version`, so that an ingest has all of them to re-embed; returns
+    each one's sha256 (what the index must hold for it: this version or an earlier one, never a mix)."""
+    corpus.mkdir(exist_ok=True)
+    shas = {}
+    for i in range(ARTICLES):
+        raw = f"Report {i} on Zorblat{i}\n\nZorblat{i} was named today in Lisbon. Revision {version}.\n".encode()
+        (corpus / f"art{i:03d}.txt").write_bytes(raw)
+        shas[f"art{i:03d}.txt"] = hashlib.sha256(raw).hexdigest()
+    return shas
+
+
+def stored_versions(index: ArticleIndex) -> dict[str, str]:
+    """Article -> stored sha256, after checking each stored text is the file version that sha names."""
+    rows = index.store.read("SELECT name, sha256, text FROM {s}.articles")
+    assert all(hashlib.sha256(text.encode()).hexdigest() == sha for _, sha, text in rows)
+    assert inconsistent_articles(index) == []
+    return {name: sha for name, sha, _ in rows}
+
+
+def test_kill_9_at_20_seeded_points_of_ingests_leaves_a_consistent_index_then_ask_works(
     embedded_bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Ingests killed with -9 at seeded random times: the first while it creates the server's folder,
+    then 20 re-ingests of changed articles (every fifth a --rebuild), each killed somewhere between its
+    start and the time a whole one takes. After every kill the server still runs and each article is
+    wholly one version; a rebuild changes nothing until it is complete. Then the real `bot ask` answers,
+    and its ingest completes the job."""
     monkeypatch.delenv("BOT_DATABASE_URL")  # the embedded default: a server in the data dir
-    corpus = big_corpus(tmp_path / "corpus", 16)
-    data = tmp_path / "data"
+    corpus, data = tmp_path / "corpus", tmp_path / "data"
     settings = settings_for(corpus, data)
-    env = {k: v for k, v in os.environ.items() if k != "BOT_DATABASE_URL"}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bot", "ingest", "--corpus", str(corpus), "--data-dir", str(data)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = plugin_env(tmp_path / "plugin")
+    env.pop("BOT_DATABASE_URL", None)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    rng = random.Random(KILL_SEED)
+
+    def ingest(rebuild: bool = False) -> multiprocessing.process.BaseProcess:
+        args = [
+            "ingest",
+            "--corpus",
+            str(corpus),
+            "--data-dir",
+            str(data),
+            *(["--rebuild"] if rebuild else []),
+        ]
+        child = context.Process(target=bot_main_in_child, args=(args, env), daemon=True)
+        child.start()
+        return child
+
+    versions = [write_versions(corpus, 0)]
+    first = ingest()
+    time.sleep(rng.uniform(0.5, 2.5))  # while it creates the server's folder (initdb takes seconds)
+    first.kill()
+    first.join()
+    killed = [first.pid]
+    for _ in range(2):  # then complete ingests: the second, of all articles changed, sets the pace
+        versions.append(write_versions(corpus, len(versions)))
+        started = time.monotonic()
+        whole = ingest()
+        whole.join(timeout=300)
+        assert whole.exitcode == 0
+    duration = time.monotonic() - started
+    before = stored_versions(ArticleIndex.open(settings, embedded_bot.embedder))  # type: ignore[arg-type]
+    assert before == versions[-1]
+
+    alive_at_kill = 0
+    for run in range(KILLS):
+        rebuild = run % 5 == 4
+        if not rebuild:
+            versions.append(write_versions(corpus, len(versions)))
+        child = ingest(rebuild)
+        time.sleep(rng.uniform(0.05, 0.95) * duration)
+        alive_at_kill += child.is_alive()
+        child.kill()
+        child.join()
+        assert child.exitcode in (0, -signal.SIGKILL)  # killed, or done just before: never an error
+        killed.append(child.pid)
+        postmaster = int((data / "pg" / "postmaster.pid").read_text().split()[0])
+        assert psutil.pid_exists(postmaster)  # the server outlived the process that started it
+        index = ArticleIndex.open(settings, embedded_bot.embedder)
+        assert index is not None
+        stored = stored_versions(index)
+        assert sorted(stored) == sorted(before)  # nothing lost, nothing doubled
+        if rebuild:
+            assert stored == before  # an unfinished rebuild is invisible
+        for name, sha in stored.items():
+            assert sha in {v[name] for v in versions}
+        before = stored
+    assert alive_at_kill >= 15, alive_at_kill  # nearly every one was really cut off mid-way
+
+    asked = run_bot(
+        env, "ask", "Who was named today in Lisbon?", "--corpus", str(corpus), "--data-dir", str(data)
     )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and child.poll() is None:
-            index = None
-            if (data / "pg" / "PG_VERSION").is_file() and (data / "pg" / "postmaster.pid").is_file():
-                index = ArticleIndex.open(settings, embedded_bot.embedder)  # attaches to the child's server
-            if index is not None and len(index.texts) >= 2:
-                break
-            time.sleep(0.1)
-        assert child.poll() is None, "the ingest finished before it could be killed"
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    postmaster = int((data / "pg" / "postmaster.pid").read_text().split()[0])
-    assert psutil.pid_exists(postmaster)  # the server outlived the process that started it
-    index = ArticleIndex.open(settings, embedded_bot.embedder)
-    assert index is not None
-    partial = len(index.articles)
-    assert 2 <= partial < 16 and inconsistent_articles(index) == []
+    assert asked.returncode == 0 and "Traceback" not in asked.stderr, asked.stderr
+    assert "scripted" in asked.stderr
+    index = ArticleIndex.open(settings, embedded_bot.embedder)  # `bot ask` ingested what was left
+    assert index is not None and stored_versions(index) == versions[-1]
+    assert not index.store.staging().exists()  # what the killed rebuilds left is gone
     passages = HybridRetriever(index, 4).retrieve("Who was named today?")
     assert passages and all(p.source in index.articles for p in passages)
     assert_passages_match_texts(index, passages)
-
-    index, report = ArticleIndex.sync(settings, embedded_bot.embedder)  # the next run finishes the job
-    assert len(report.added) == 16 - partial and len(index.articles) == 16
-    assert inconsistent_articles(index) == []
-    handles = (data / "pg" / ".handle_pids.json").read_text()
-    assert str(child.pid) not in handles  # so the last live process still stops the server
+    assert not set(killed) & set(json.loads((data / "pg" / ".handle_pids.json").read_text()))
+    assert not (data / "pg.init").exists()
 
 
 def test_a_schema_version_this_code_does_not_know_is_refused(
@@ -225,5 +303,5 @@ def test_an_old_json_index_is_rebuilt_in_postgres(embedded_bot: Bot, corpus: Pat
     assert len(report.added) == 2 and any("old JSON index" in w for w in report.warnings)
     assert not (data / "CURRENT").exists() and not old.exists()
     lines = [line for _, line in run_checks(corpus=str(corpus), data_dir=str(data), backend="embedded")]
-    assert any("pgvector 0.8" in line and "schema" in line and "v1" in line for line in lines), lines
+    assert any("pgvector 0.8" in line and "schema" in line and "v2" in line for line in lines), lines
     assert any("2 articles" in line for line in lines), lines

@@ -18,6 +18,7 @@ from bot.errors import BotError
 from bot.settings import Settings
 
 Message = dict[str, str]
+YES_NO_TOKENS = 2  # "yes" or "no", and room for a full stop
 
 
 class Backend(ABC):
@@ -41,6 +42,14 @@ class Backend(ABC):
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
         """Yield the reply in pieces as the model produces them."""
 
+    def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
+        """How likely the model's one-word reply is "yes" rather than "no". The grounder compares it with
+        a cut calibrated on the eval set; a backend that exposes no token probabilities gives its reply
+        as 1.0 or 0.0 (None when the reply is neither word)."""
+        reply = "".join(self.stream_chat(messages, max_tokens=YES_NO_TOKENS, num_ctx=num_ctx))
+        word = reply.strip().lower()
+        return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
+
 
 BackendFactory = Callable[[Settings], Backend]
 _registry: dict[str, BackendFactory] = {}
@@ -48,6 +57,11 @@ _registry: dict[str, BackendFactory] = {}
 
 def register_backend(name: str, factory: BackendFactory) -> None:
     _registry[name] = factory
+
+
+def backend_names() -> list[str]:
+    """Every backend `--backend` can name, without importing any of them (the CLI lists them in --help)."""
+    return sorted({*_registry, *(ep.name for ep in entry_points(group="bot.backends"))})
 
 
 def available_backends() -> dict[str, BackendFactory]:

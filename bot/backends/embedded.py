@@ -12,12 +12,17 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from bot.backends.base import Backend, Message
 from bot.errors import BotError
 from bot.models import embedded_model
 from bot.settings import Settings
 
 CONTEXT_TOKENS = 4096
+# The first token of each way a chat model starts a yes or a no.
+YES_WORDS = ("yes", "Yes", "YES", " yes", " Yes")
+NO_WORDS = ("no", "No", "NO", " no", " No")
 
 
 class EmbeddedBackend(Backend):
@@ -28,6 +33,7 @@ class EmbeddedBackend(Backend):
         self.model = self.spec.label
         self._llama: Any = None
         self._lock = threading.Lock()  # a llama.cpp context serves one generation at a time
+        self._yes_no: tuple[list[int], list[int]] | None = None
 
     @property
     def label(self) -> str:
@@ -67,3 +73,32 @@ class EmbeddedBackend(Backend):
                 raise BotError(
                     f"The prompt does not fit the bundled model's context: {err}. Lower --top-k."
                 ) from None
+
+    def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
+        """P(yes) / (P(yes) + P(no)) over the first reply token, read from the logits llama.cpp computes
+        anyway (a logits processor sees them), so the prompt is evaluated once, with the cached prefix."""
+        seen: dict[str, np.ndarray] = {}
+
+        def look(_tokens: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            seen["scores"] = scores.astype(np.float64)
+            return scores
+
+        with self._lock:
+            llama = self._load()
+            yes, no = self._yes_no_tokens(llama)
+            llama.create_chat_completion(
+                messages=messages, max_tokens=1, temperature=0.0, seed=0, logits_processor=[look]
+            )
+        scores = seen["scores"]
+        top = max(scores[yes].max(), scores[no].max())
+        p_yes, p_no = np.exp(scores[yes] - top).sum(), np.exp(scores[no] - top).sum()
+        return float(p_yes / (p_yes + p_no))
+
+    def _yes_no_tokens(self, llama: Any) -> tuple[list[int], list[int]]:
+        if self._yes_no is None:
+
+            def first_tokens(words: tuple[str, ...]) -> list[int]:
+                return sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
+
+            self._yes_no = first_tokens(YES_WORDS), first_tokens(NO_WORDS)
+        return self._yes_no

@@ -1,0 +1,157 @@
+"""Many questions through one loaded bot: the items of `Bot.ask_many` and of `bot ask --file`.
+
+Loading the embedder, the index and the model is most of the cost of a single `bot ask`; a batch pays it
+once. A bad item (malformed JSON, no question, a broken history, a question the bot rejects) becomes an
+error record in its place, so one bad line never stops a long run and the output lines up with the input.
+The JSON shape of every record is bot/schemas/answer.schema.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from bot.answer import Answer
+from bot.errors import BotError
+
+if TYPE_CHECKING:
+    from bot.core import Bot
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "answer.schema.json"
+JSONL_SUFFIX = ".jsonl"
+ROLES = ("user", "assistant")
+
+ItemId = str | int
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One question to ask, or, when `error` is set, why it cannot be asked."""
+
+    id: ItemId
+    question: str | None = None
+    history: list[dict[str, str]] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The answer to one batch item, or the error that took its place."""
+
+    id: ItemId
+    question: str | None
+    answer: Answer | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """`Answer.to_dict()` plus `id`, or `{id, question, error}`: one JSON Lines record."""
+        if self.answer is not None:
+            return {"id": self.id, **self.answer.to_dict()}
+        return {"id": self.id, "question": self.question, "error": self.error}
+
+
+def to_item(raw: object, position: int) -> BatchItem:
+    """A question string or an object `{question, history?, id?}` (other keys are ignored, so an eval file
+    works as input); anything else becomes an error item. `position` (1-based) is the id when none is given."""
+    if isinstance(raw, BatchItem):
+        return raw
+    if isinstance(raw, str):
+        return BatchItem(position, raw)
+    if not isinstance(raw, Mapping):
+        return BatchItem(
+            position, error=f"expected a question or an object with a question, got {_kind(raw)}"
+        )
+    item_id = raw.get("id", position)
+    if isinstance(item_id, bool) or not isinstance(item_id, str | int):
+        return BatchItem(position, error=f'"id" must be a string or a whole number, got {_kind(item_id)}')
+    question = raw.get("question")
+    if not isinstance(question, str):
+        return BatchItem(item_id, error=f'"question" must be text, got {_kind(question)}')
+    history = raw.get("history")
+    if history is not None and not _valid_history(history):
+        return BatchItem(
+            item_id,
+            question,
+            error='"history" must be a list of {"role": "user" or "assistant", "content": text} objects',
+        )
+    return BatchItem(item_id, question, history or None)
+
+
+def read_items(path: Path) -> list[BatchItem]:
+    """The items of a question file: a `.jsonl` file holds one JSON object per line, any other file one
+    question per line. Blank lines are skipped; an item's id defaults to its line number."""
+    if not path.is_file():
+        raise BotError(
+            f"Question file not found: {path}. Give a .txt file (one question per line) or a .jsonl file."
+        )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BotError(f"{path} is not UTF-8 text: save it as UTF-8.") from None
+    objects = path.suffix.lower() == JSONL_SUFFIX
+    items = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if not objects:
+            items.append(BatchItem(number, line.strip()))
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as err:
+            items.append(BatchItem(number, error=f"line {number} is not valid JSON ({err.msg})"))
+            continue
+        items.append(to_item(raw, number))
+    if not items:
+        raise BotError(f"{path} holds no questions: write one question per line.")
+    return items
+
+
+def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: Any) -> str:
+    """Answer `items` with `bot.ask_many` (`options`, such as the date filters, go to every question),
+    writing each record as a JSON line as soon as it is ready (to `out`, else stdout) with a progress
+    bar on stderr; returns a one-line tally for stderr."""
+    tally = {"answered": 0, "refused": 0, "errors": 0}
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as stream,
+        tqdm(total=len(items), desc="Answering", unit="question", file=sys.stderr) as bar,
+    ):
+        for result in bot.ask_many(items, **options):
+            stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            stream.flush()
+            kind = "errors" if result.answer is None else "refused" if result.answer.refused else "answered"
+            tally[kind] += 1
+            bar.update()
+    where = f" to {out}" if out else ""
+    return f"{len(items)} questions{where}: {tally['answered']} answered, {tally['refused']} refused, {tally['errors']} errors."
+
+
+def _valid_history(history: object) -> bool:
+    return isinstance(history, list) and all(
+        isinstance(turn, dict) and turn.get("role") in ROLES and isinstance(turn.get("content"), str)
+        for turn in history
+    )
+
+
+_JSON_KINDS = {
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    str: "text",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in the user's terms (an error message names what was found)."""
+    return "nothing" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)

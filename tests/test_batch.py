@@ -1,0 +1,158 @@
+"""Batch Q&A through the real bundled model (SmolLM2: the batch machinery, not answer quality, is under
+test), real files and the real `bot` command, and the one JSON shape of an answer record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import Bot
+from bot.batch import SCHEMA_PATH, BatchResult
+from tests.schema_check import problems
+
+SEEDS = Path(__file__).parent.parent / "seeds"
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SMALL_MODEL = "smollm2-135m"
+MILITARY = "How large is North Korea's military?"
+FOLLOW_UP = {
+    "id": "f1",
+    "question": "When did he confirm it?",
+    "history": [
+        {"role": "user", "content": "Who confirmed that North Korea has dispatched troops to Russia?"},
+        {"role": "assistant", "content": "U.S. Secretary of Defense Lloyd Austin."},
+    ],
+}
+# (line of the input file, the id its record must carry, a phrase its error must contain or None)
+LINES: list[tuple[str, object, str | None]] = [
+    (json.dumps({"id": "mil", "question": MILITARY}), "mil", None),
+    (json.dumps({"question": "How many containers has North Korea delivered to Russia?"}), 2, None),
+    ("this is not json", 3, "line 3 is not valid JSON"),
+    (json.dumps(FOLLOW_UP), "f1", None),
+    ("42", 5, "expected a question or an object with a question, got a number"),
+    (json.dumps({"id": "noq"}), "noq", '"question" must be text, got nothing'),
+    (json.dumps({"id": "empty", "question": "   "}), "empty", "empty"),
+    (json.dumps({"id": "long", "question": "why " * 300}), "long", "1000"),
+    (json.dumps({"id": "hist", "question": "Who?", "history": "not a list"}), "hist", '"history" must be'),
+    (json.dumps({"id": True, "question": "Who?"}), 10, '"id" must be a string or a whole number'),
+    ("", None, None),  # a blank line is skipped, not a record
+    (json.dumps({"id": "boil", "question": "What is the boiling point of water?"}), "boil", None),
+    (
+        json.dumps({"id": 99, "question": "Where was Lloyd Austin when he confirmed the deployment?"}),
+        99,
+        None,
+    ),
+    (json.dumps({"question": "Which Russian region did the North Korean troops arrive in?"}), 14, None),
+    (json.dumps({"question": "How many nuclear tests has North Korea conducted?"}), 15, None),
+    (json.dumps({"question": "Who is Carl Schuster?"}), 16, None),
+    (
+        json.dumps({"question": "How many Russian soldiers have died since the invasion?", "extra": 1}),
+        17,
+        None,
+    ),
+    (json.dumps({"question": "When did Kim Jong-un and Putin sign their treaty?"}), 18, None),
+    (json.dumps({"question": "What did Putin say about the troops?"}), 19, None),
+    (json.dumps({"question": "Who won the 2022 football World Cup?"}), 20, None),
+    (json.dumps({"question": "What is Russia's veto likely to block?"}), 21, None),
+]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=900,
+        env={**os.environ, "BOT_BACKEND": "embedded"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_bot(seed_data_dir: Path) -> Bot:
+    return Bot.load(corpus=SEEDS, data_dir=seed_data_dir, backend="embedded", embedded_model=SMALL_MODEL)
+
+
+def test_cli_answers_a_file_of_20_in_input_order_with_bad_lines_as_error_records(
+    seed_data_dir: Path, tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(line + "\n" for line, _, _ in LINES))
+    out = tmp_path / "out" / "answers.jsonl"
+    result = run_cli("ask", "--file", str(questions), "--jsonl-out", str(out), "--model", SMALL_MODEL,
+                     "--data-dir", str(seed_data_dir))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert "20/20" in result.stderr  # the progress bar
+    assert "20 questions" in result.stderr and "7 errors." in result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = [(item_id, error) for line, item_id, error in LINES if line]
+    assert len(records) == len(expected) == 20
+    for record, (item_id, error) in zip(records, expected, strict=True):
+        assert problems(record, SCHEMA) == [], record
+        assert record["id"] == item_id
+        if error is None:
+            assert "error" not in record and record["answer"] and record["backend"] == "embedded"
+        else:
+            assert error in record["error"] and "answer" not in record
+    by_id = {r["id"]: r for r in records}
+    assert by_id["boil"]["refused"] and by_id["boil"]["citations"] == []
+    assert by_id["f1"]["rewritten_query"] != FOLLOW_UP["question"]  # the history was used
+    for record in records:
+        for c in record.get("citations", []):
+            assert c["quote"] == (SEEDS / c["source"]).read_text()[c["start"] : c["end"]]
+
+
+def test_cli_plain_text_file_to_stdout_and_ask_json_share_the_schema(
+    seed_data_dir: Path, tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("What is the boiling point of water?\n\n   \nWho won the 2022 football World Cup?\n")
+    batch = run_cli("ask", "--file", str(questions), "--model", SMALL_MODEL, "--data-dir", str(seed_data_dir))
+    assert batch.returncode == 0, batch.stderr
+    records = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [r["id"] for r in records] == [1, 4]  # line numbers; blank lines skipped
+    single = run_cli("ask", "--json", "What is the boiling point of water?", "--model", SMALL_MODEL,
+                     "--data-dir", str(seed_data_dir))  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    answer = json.loads(single.stdout)
+    assert problems(answer, SCHEMA) == [] and problems(records[0], SCHEMA) == []
+    assert set(records[0]) - set(answer) == {"id"}
+    assert {k: v for k, v in records[0].items() if k not in ("id", "timings")} == {
+        k: v for k, v in answer.items() if k != "timings"
+    }
+
+
+def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
+    pulled: list[object] = []
+
+    def items() -> Iterator[object]:
+        for item in [
+            MILITARY,
+            {"id": "x", "question": "What is the boiling point of water?"},
+            None,
+            {"question": 5},
+        ]:
+            pulled.append(item)
+            yield item
+
+    results = small_bot.ask_many(items())
+    first = next(results)
+    assert len(pulled) == 1  # answered as it goes, not after reading everything
+    rest = list(results)
+    assert [r.id for r in [first, *rest]] == [1, "x", 3, 4]
+    assert isinstance(first, BatchResult) and first.answer is not None
+    assert first.answer.text == small_bot.ask(MILITARY).text  # the one answer path
+    assert rest[0].answer is not None and rest[0].answer.refused
+    assert rest[1].error and rest[2].error == '"question" must be text, got a number'
+    for result in [first, *rest]:
+        assert problems(result.to_dict(), SCHEMA) == []
+
+
+def test_the_schema_check_rejects_what_the_schema_forbids() -> None:
+    error = BatchResult(3, None, error="bad line").to_dict()
+    assert problems(error, SCHEMA) == []
+    assert problems({**error, "answer": "x"}, SCHEMA)  # neither an answer nor an error record
+    assert problems({"id": 1, "error": "x"}, SCHEMA)  # question must be present (null when unknown)
+    assert problems({"id": 1.5, "question": None, "error": "x"}, SCHEMA)

@@ -1,0 +1,176 @@
+"""`bot eval --dataset FILE.jsonl` on a user's own set, and `bot eval generate` drafting one, through the
+real bundled model (Qwen: generated questions must be usable), real files and the real `bot` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import Bot, BotError
+from bot.evaluation import check_evidence, dataset_items
+from bot.generate import Candidate, _answerable_checks, _duplicate, _question, facts_in
+from bot.index import StoredPassage
+
+SEEDS = Path(__file__).parent.parent / "seeds"
+HARBOUR = (
+    "# Harbour bridge reopens\n\nThe Elmsworth harbour bridge reopened on 2026-03-14 after repairs costing "
+    "4.7 million euros. Mayor Ilse Brandt said 30,000 vehicles cross it every day.\n"
+)
+NOT_APPLICABLE = ("key_facts", "token_f1", "hit_at_k", "mrr", "evidence_recall")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "BOT_BACKEND": "embedded"},
+    )  # fmt: skip
+
+
+def write_jsonl(path: Path, items: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    return path
+
+
+def test_eval_on_a_user_file_with_only_question_and_answerable(tmp_path: Path) -> None:
+    corpus = tmp_path / "news"
+    corpus.mkdir()
+    (corpus / "harbour.md").write_text(HARBOUR)
+    dataset = write_jsonl(tmp_path / "mine.jsonl", [
+        {"question": "How much did the harbour bridge repairs cost?", "answerable": True},
+        {"question": "How many vehicles cross the Elmsworth harbour bridge every day?", "answerable": True},
+        {"question": "Who designed the Elmsworth harbour bridge?", "answerable": False},
+    ])  # fmt: skip
+    out = tmp_path / "runs"
+    result = run_cli("eval", "--dataset", str(dataset), "--corpus", str(corpus), "--data-dir",
+                     str(tmp_path / "data"), "--judge", "none", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run,) = out.iterdir()
+    assert run.name.endswith("-mine")
+    summary = json.loads((run / "summary.json").read_text())
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert summary["items"] == 3 and summary["errors"] == 0 and summary["dataset"] == str(dataset)
+    for metric in NOT_APPLICABLE:  # need key_facts, reference or evidence: not applicable, not zero
+        assert summary[metric] is None, metric
+    for metric in ("pass_rate", "refusal_recall", "latency_total_p50", "invented_facts_per_answer"):
+        assert summary[metric] is not None, metric
+    assert set(summary["by_setting"]) == {"answerable", "unanswerable"}
+    assert [r["id"] for r in rows] == ["line1", "line2", "line3"]
+    assert "4.7 million euros" in rows[0]["answer"] and rows[0]["passed"]
+    report = (run / "report.html").read_text()
+    assert "Not applicable to this set (n/a): " in report and "token_f1" in report.split("(n/a): ")[1]
+
+
+def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None:
+    dataset = tmp_path / "bad.jsonl"
+    dataset.write_text('{"question": "Who?", "answerable": true}\n{"question": "Why?"}\n\n[1]\n')
+    with pytest.raises(BotError, match=r'line 2: "answerable" must be true or false \(and 1 more\)'):
+        dataset_items(dataset)
+    result = run_cli("eval", "--dataset", str(dataset))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f'Error: {dataset} line 2: "answerable" must be true or false (and 1 more). The format is in eval/README.md.'
+    ]
+
+
+def test_evidence_must_be_verbatim_in_the_corpus(scripted_bot: Bot, tmp_path: Path) -> None:
+    source = "000_6519782bd4111da1.txt"
+    good = {
+        "question": "How large?",
+        "answerable": True,
+        "evidence": [{"source": source, "quote": "1.2 million"}],
+    }
+    path = write_jsonl(tmp_path / "set.jsonl", [good])
+    check_evidence(dataset_items(path), scripted_bot, path)
+    typo = {**good, "evidence": [{"source": source, "quote": "1.3 million"}]}
+    path = write_jsonl(tmp_path / "set.jsonl", [good, typo])
+    with pytest.raises(BotError, match="line 2: the evidence quote is not verbatim"):
+        check_evidence(dataset_items(path), scripted_bot, path)
+    elsewhere = {**good, "evidence": [{"source": "other.txt", "quote": "1.2 million"}]}
+    path = write_jsonl(tmp_path / "set.jsonl", [elsewhere])
+    with pytest.raises(BotError, match="'other.txt' is not an article in"):
+        check_evidence(dataset_items(path), scripted_bot, path)
+
+
+def test_generate_on_the_seeds_writes_a_file_that_eval_accepts(seed_data_dir: Path, tmp_path: Path) -> None:
+    drafted = tmp_path / "drafts" / "generated.jsonl"
+    result = run_cli("eval", "generate", "--out", str(drafted), "--n", "4", "--data-dir", str(seed_data_dir))
+    assert result.returncode == 0, result.stderr
+    assert f"to {drafted}" in result.stdout
+    items = [json.loads(line) for line in drafted.read_text().splitlines()]
+    assert 1 <= len(items) <= 4 and all(i["generated"] is True for i in items)
+    assert len({i["id"] for i in items}) == len(items) and len({i["question"] for i in items}) == len(items)
+    answerable = [i for i in items if i["answerable"]]
+    assert answerable, items
+    for item in answerable:
+        (evidence,) = item["evidence"]
+        article = (SEEDS / evidence["source"]).read_text()
+        passage = item["passage"]
+        assert article[passage["start"] : passage["end"]] == passage["text"]
+        assert evidence["quote"] in passage["text"]
+        assert all(
+            f in evidence["quote"] and f.lower() not in item["question"].lower() for f in item["key_facts"]
+        )
+        assert item["question"].endswith("?")
+    for item in items:
+        if not item["answerable"]:
+            assert item["kind"] in ("off_topic", "not_given") and item["key_facts"] == []
+    out = tmp_path / "runs"
+    run = run_cli("eval", "--dataset", str(drafted), "--data-dir", str(seed_data_dir), "--judge", "none",
+                  "--out", str(out))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (folder,) = out.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    errors = [
+        r["error"]
+        for r in map(json.loads, (folder / "results.jsonl").read_text().splitlines())
+        if "error" in r
+    ]
+    assert summary["items"] == len(items) and errors == []
+    assert summary["hit_at_k"] is not None and summary["key_facts"] is not None
+
+
+# -- the generator's rules, on hand-made drafts (no model) ------------------------------------------
+
+
+SENTENCE = "On October 23 in Rome, U.S. Secretary of Defense Lloyd Austin confirmed that North Korea has sent troops."
+PASSAGE = StoredPassage("a.txt", 0, 0, len(SENTENCE) + 10, SENTENCE + " More text.")
+CANDIDATE = Candidate(PASSAGE, "Title", SENTENCE, "October 23")
+
+
+def test_facts_are_dates_and_numbers_first_and_never_the_story_subject() -> None:
+    article = " ".join([SENTENCE] + ["North Korea is in the news."] * 3)
+    facts = facts_in(SENTENCE, article)
+    assert facts[0] == "October 23" and "Rome" in facts
+    assert "North Korea" not in facts  # named four times in the article: the subject, not an answer
+    assert facts_in("It has 1.2 million personnel and conducted six tests.", "") == ["1.2 million", "six"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ("When did Lloyd Austin confirm that North Korea has sent troops?", True),
+        (
+            "Question: **When did Lloyd Austin confirm that North Korea sent troops?** Answer: October 23",
+            True,
+        ),
+        ("When did Lloyd Austin confirm it, on October 23?", False),  # gives the answer away
+        ("What date does the passage give for Lloyd Austin's confirmation?", False),  # about the text
+        ("When did the ceremony start?", False),  # not about the sentence
+        ("Lloyd Austin confirmed it.", False),  # not a question
+    ],
+)
+def test_answerable_drafts_are_checked(reply: str, kept: bool) -> None:
+    question = _question(reply)
+    assert bool(question and _answerable_checks(question, CANDIDATE)) is kept
+
+
+def test_near_duplicate_questions_are_dropped(scripted_bot: Bot) -> None:
+    seen = ["How large is North Korea's military?"]
+    assert _duplicate(scripted_bot, "how large is North Korea's military", seen)
+    assert _duplicate(scripted_bot, "How big is the North Korean military?", seen)
+    assert not _duplicate(scripted_bot, "When did Ukraine announce that North Korean troops arrived?", seen)
