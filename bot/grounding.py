@@ -89,7 +89,13 @@ _TIME_WORDS = re.compile(
     rf"\b(?:{_MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
     r"|\bthe (?:[A-Z][\w-]+ )+War\b",  # "since the Korean War"
 )
+_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "Kim Jong-un", "Lloyd Austin"
+# A place is named after a preposition of place: "met in Pyongyang", "deployed to the Kursk region".
+_PLACE_RUN = re.compile(
+    r"\b(?:in|at|near|to|into|from|inside|outside|within|across|throughout|around|toward|towards)\s+"
+    r"(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+)
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
@@ -182,13 +188,20 @@ class Outcome:
 
 
 def question_kind(question: str) -> str | None:
-    return next((kind for kind, pattern in _QUESTION_KINDS if pattern.search(question)), None)
+    """What the question asks for, read from its last sentence that asks: "They were filmed training.
+    Where was the camp?" asks for a place."""
+    for part in reversed(_SENTENCE_START.split(question.strip())):
+        if kind := next((kind for kind, pattern in _QUESTION_KINDS if pattern.search(part)), None):
+            return kind
+    return None
 
 
 def answers_kind(text: str, question: str) -> bool:
     """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
     month or an ordinal, and one that counts the thing asked about where the text names it), a date for
-    when, a number or ordinal for where something ranks, a name the question does not already give for who and where?"""
+    when, a number or ordinal for where something ranks, a name the question does not already give for who
+    and where (for where, named after "in", "at", "near", …: "North Korean" in "North Korean troops" is
+    not a place)?"""
     text = strip_citations(text)
     kind = question_kind(question)
     if kind == "number":
@@ -206,7 +219,7 @@ def answers_kind(text: str, question: str) -> bool:
         # A new name, not more of one the question gives: "Kim Jong-un" does not answer "where did Kim go".
         asked = question.lower()
         names = {n for n in names_in(text, ordinary=ANY_TEXT) if not _MONTH.fullmatch(n)}
-        for run in _NAME_RUN.findall(text):
+        for run in (_PLACE_RUN if kind == "place" else _NAME_RUN).findall(text):
             parts = [w for w in (clean_word(w.rstrip(",;:")) for w in run.split()) if w in names]
             if parts and not any(contains_name(asked, w) for w in parts):
                 return True
@@ -467,8 +480,16 @@ class Grounder:
         # A bare answer ("Russia's Kursk region.") means little alone: compare it with its question.
         short = len(claim.split()) < FRAGMENT_WORDS and check.question
         sims = evidence.similarities(f"{check.question} {claim}" if short else claim)
-        candidates = [i for i in np.argsort(-sims)[:SUPPORT_CANDIDATES] if sims[i] >= self.support_threshold]
-        conflicts = {i: evidence.conflicts(claim, evidence.items[i]) for i in candidates}
+        closest = np.argsort(-sims)[:SUPPORT_CANDIDATES]
+        candidates = [i for i in closest if sims[i] >= self.support_threshold]
+        # Below the cut, a close sentence holding all the claim's numbers may still state it, if the model
+        # agrees: "The war began in February 2022" rests on "Since Russia's invasion … in February 2022".
+        figures = numbers_in(claim)
+        anchored = [
+            i for i in closest
+            if i not in candidates and figures and figures <= numbers_in(evidence.items[i].quote)
+        ]  # fmt: skip
+        conflicts = {i: evidence.conflicts(claim, evidence.items[i]) for i in candidates + anchored}
         near = (
             [i for i in candidates if sims[i] >= sims[candidates[0]] - NEGATION_MARGIN] if candidates else []
         )
@@ -476,13 +497,13 @@ class Grounder:
             # A close sentence says the opposite: that outweighs a looser sentence that seems to agree.
             return Verdict(sentence, None, float(sims.max()), ["negation"])
         reasons: list[str] = []
-        for i in candidates:
+        for i in candidates + anchored:
             ev = evidence.items[i]
             if problems := conflicts[i]:
                 reasons = reasons or problems
                 continue
             added = sorted(content_words(claim) - content_words(ev.quote) - content_words(check.question))
-            if added and not self._model_says("entail", claim=claim, evidence=ev.quote):
+            if (added or i in anchored) and not self._model_says("entail", claim=claim, evidence=ev.quote):
                 reasons = reasons or [f"not stated: {', '.join(added)}"]
                 continue
             return Verdict(sentence, ev, float(sims[i]))

@@ -55,6 +55,7 @@ SCHEMA = "news_bot"
 CHUNKING = "160/40"
 INCREMENTAL = 1000  # passages ingested one article per transaction after the bulk load
 OLD_MAX = 100_000  # the old in-memory store holds every vector as Python floats: ~20 GB at 1M
+GENERATE_BATCH = 20_000  # passages generated (untimed) before each timed write: 1M at once would not fit
 
 
 def pool() -> tuple[list[str], list[str]]:
@@ -109,7 +110,7 @@ class Archive:
                     break
             texts.append(" ".join(parts))
             bases.append(self.sentences[picks[0]][1])
-        title = f"{names[0]} and the {texts[0].split()[2].strip(',.')} report"
+        title = f"{names[0]} and the {(texts[0].split() + ['news'] * 3)[2].strip(',.')} report"
         header = f"{title}\n\n{published.isoformat()}\n\n"
         spans, at = [], len(header)
         for t in texts:
@@ -159,23 +160,31 @@ def load(url: str, archive: Archive, passages: int) -> dict[str, float]:
     store.migrate(384, BUNDLED_EMBED_MODEL)
     store.drop_search_indexes()
     index = ArticleIndex(store, NoEmbedder())  # type: ignore[arg-type]
-    generated = list(archive.articles(passages + INCREMENTAL))  # made first: its time is not the database's
-    bulk, total = [], 0
-    while total < passages:
-        bulk.append(generated.pop(0))
-        total += len(bulk[-1].passages)
-    windows = sum(len(p.windows) for p in bulk)
-    started = time.perf_counter()
+    source = archive.articles(passages + INCREMENTAL)
+    articles, total, windows, sentences, load_s = 0, 0, 0, 0, 0.0
+    begun = time.perf_counter()
     with store.writer() as conn:
         conn.execute("SET synchronous_commit = off")
-        index.write(conn, bulk, CHUNKING, bulk=True)
-    load_s = time.perf_counter() - started
+        while total < passages:  # made a batch at a time, untimed: its time is not the database's
+            batch: list[Prepared] = []
+            while total < passages and sum(len(p.passages) for p in batch) < GENERATE_BATCH:
+                batch.append(next(source))
+                total += len(batch[-1].passages)
+            articles += len(batch)
+            windows += sum(len(p.windows) for p in batch)
+            sentences += sum(len({(a, b) for a, b, _ in p.windows}) for p in batch)  # one row each
+            started = time.perf_counter()
+            index.write(conn, batch, CHUNKING, bulk=True)
+            load_s += time.perf_counter() - started
+    generated = list(source)  # the INCREMENTAL passages left
+    generate_s = time.perf_counter() - begun - load_s
     build_s = store.build_search_indexes()
     started = time.perf_counter()
     with store.writer() as conn:
         conn.execute("SET synchronous_commit = off")
         index.write(conn, generated, CHUNKING)
     incremental_s = time.perf_counter() - started
+    started = time.perf_counter()
     with store.writer() as conn:
         conn.execute("CHECKPOINT")
         conn.execute(f"VACUUM ANALYZE {SCHEMA}.articles, {SCHEMA}.passages, {SCHEMA}.sentences")
@@ -184,23 +193,28 @@ def load(url: str, archive: Archive, passages: int) -> dict[str, float]:
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
         (SCHEMA,),
     )[0][0]
+    vacuum_s = time.perf_counter() - started
     return {
         "passages": total,
-        "articles": len(bulk),
+        "articles": articles,
         "windows_per_passage": windows / total,
         "load_s": load_s,
         "passages_per_s": total / load_s,
-        "rows_per_s": (total + windows + len(bulk)) / load_s,
+        "rows_per_s": (total + sentences + articles) / load_s,
         "index_build_s": build_s,
         "incremental_passages_per_s": sum(len(p.passages) for p in generated) / incremental_s,
         "disk_mb": float(size) / 1024**2,
+        "generate_s": generate_s,
+        "vacuum_s": vacuum_s,
     }
 
 
 def serve(url: str, questions: list[str]) -> dict[str, Any]:
     """In a fresh process: open the index as `bot ask` does, then time each retrieval side on real
     questions (the query vector embedded once, outside the timings), fused with filters, and retrieve +
-    the grounding checks with stored vectors. Memory is the process's RSS at the end."""
+    the grounding checks with stored vectors. Memory is this process's RSS (it is not the benchmark's
+    driver) once the index is open and the embedder loaded, and again after answering every question;
+    and the RSS of the PostgreSQL backend that served it (shared buffers it touched included)."""
     from bot.embedding import Embedder
     from bot.grounding import Grounder
     from bot.retrieval import KEYWORD_CAP, SEARCH, Filters, HybridRetriever
@@ -211,6 +225,8 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
     retriever = HybridRetriever(index, 4)
     grounder = Grounder(embedder, support_threshold=0.54, topic_threshold=0.37)
     vectors = [vector_literal(embedder.model.get_query_embedding(q)) for q in questions]
+    index.passage_count()  # opens the connection, as the first question would
+    loaded_mb = rss_mb()
     params = {"n": retriever.candidates, "cap": KEYWORD_CAP, "rrf_k": 60, "top_k": 4}
     dense = "SELECT id FROM {s}.passages ORDER BY embedding <=> %(vector)s::vector LIMIT %(n)s"
     keyword = (
@@ -248,7 +264,13 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
             passages = retriever.retrieve(q)
             grounder.check(q, passages, index.texts, index.stored_vectors)
             times["retrieve + check"].append(time.perf_counter() - started)
-    return {**{k: p50_p95(v) for k, v in times.items()}, "rss_mb": rss_mb()}
+    backend = int(index.store.read("SELECT pg_backend_pid()")[0][0])  # one thread: one pooled connection
+    return {
+        **{k: p50_p95(v) for k, v in times.items()},
+        "rss_loaded_mb": loaded_mb,
+        "rss_mb": rss_mb(),
+        "backend_rss_mb": rss_mb(backend),
+    }
 
 
 def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str]:
@@ -266,6 +288,7 @@ def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str
             conn.execute("SET LOCAL enable_indexscan = off")
             for v in vectors:
                 exact.append({r[0] for r in conn.execute(dense, (v,), prepare=False).fetchall()})
+        conn.execute("SET enable_seqscan = off")  # HNSW itself: a small table is otherwise scanned at high ef
         for ef in (20, 40, 64, 100, 200):
             conn.execute(f"SET hnsw.ef_search = {ef}")
             hits, took = 0, []
@@ -277,6 +300,7 @@ def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str
             lines.append(
                 f"ef_search {ef}: dense recall@10 vs exact {hits / (10 * len(vectors)):.3f}, p50 / p95 {p50_p95(took)}"
             )
+        conn.execute("RESET enable_seqscan")
         conn.execute("SET hnsw.ef_search = 100")
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
         sql = SEARCH.replace("{filters}", "").replace("{s}", SCHEMA)
@@ -362,6 +386,10 @@ def old_passages(work: Path, passages: int) -> list[tuple[str, int, int, str, li
 
 
 def old_serve(folder: Path, questions: list[str], vectors: list[list[float]]) -> dict[str, Any]:
+    import Stemmer  # noqa: F401  # imported before the clock starts: load time is the index's
+    from llama_index.core import StorageContext  # noqa: F401
+    from llama_index.retrievers.bm25 import BM25Retriever  # noqa: F401
+
     started = time.perf_counter()
     store = OldStore(folder)
     loaded = time.perf_counter() - started
@@ -420,14 +448,18 @@ def quality(url: str, work: Path) -> list[str]:
         old_dir = work / f"old-{label.split()[0]}"
         OldStore.build(old_dir, [(a, s, e, t, json.loads(v)) for a, s, e, t, v in stored])
         old = OldStore(old_dir)
-        scores: dict[str, list[dict[str, float]]] = {f"new, {n} candidates": [] for n in new} | {"old": []}
+        scores: dict[str, list[dict[str, float]]] = {
+            f"new store, {n} candidates per side": [] for n in new
+        } | {"old store": []}
         for question, gold in items:
             vector = embedder.model.get_query_embedding(question)
             found = {
-                f"new, {n} candidates": [(p.source, p.text) for p in r.retrieve(question)]
+                f"new store, {n} candidates per side": [(p.source, p.text) for p in r.retrieve(question)]
                 for n, r in new.items()
             }
-            found["old"] = [(n.metadata["source"], n.get_content()) for n in old.fused(question, vector)]
+            found["old store"] = [
+                (n.metadata["source"], n.get_content()) for n in old.fused(question, vector)
+            ]
             for which, hits in found.items():
                 if corpus == SEEDS:
                     scores[which].append(retrieval_scores([t for _, t in hits], gold))
@@ -435,7 +467,7 @@ def quality(url: str, work: Path) -> list[str]:
                     ranks = [i for i, (source, _) in enumerate(hits, 1) if source.startswith(gold[0])]
                     scores[which].append({"hit": float(bool(ranks)), "rr": 1 / ranks[0] if ranks else 0.0})
         for which, s in scores.items():
-            lines.append(f"{label} ({len(items)} questions, {index.passage_count()} passages), {which} store: "
+            lines.append(f"{label} ({len(items)} questions, {index.passage_count()} passages), {which}: "
                          f"hit@4 {statistics.mean(x['hit'] for x in s):.3f}, MRR {statistics.mean(x['rr'] for x in s):.3f}")  # fmt: skip
     return lines
 
@@ -469,7 +501,23 @@ def ingest_rates(embedder: Any, archive: Archive) -> tuple[float, float]:
     return per_passage, made / (time.perf_counter() - started)
 
 
-def run(sizes: list[int], work: Path, questions_limit: int, keep: bool) -> None:
+def stop_server(data: Path, url: str, keep: bool) -> None:
+    """Stop the embedded server in `data` (this process started it) and, unless `keep`, delete it."""
+    from bot import store
+
+    with store._readers_lock:  # this process's pooled connections to it
+        pool = store._readers.pop(url, None)
+    for conn in pool.idle if pool else []:
+        conn.close()
+    pgdata = (data / "pg").expanduser().resolve()
+    server = store._pgserver().PostgresServer._instances.get(pgdata)
+    if server is not None:
+        server.cleanup()
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def run(sizes: list[int], work: Path, questions_limit: int, keep: bool, quality_too: bool) -> None:
     from bot.embedding import Embedder
 
     work.mkdir(parents=True, exist_ok=True)
@@ -492,7 +540,7 @@ def run(sizes: list[int], work: Path, questions_limit: int, keep: bool) -> None:
         shutil.rmtree(data, ignore_errors=True)
         url = embedded_server(data).url
         archive = Archive(snippets, vectors)
-        started = time.perf_counter()
+        size_started = time.perf_counter()
         numbers = load(url, archive, size)
         with_embedding = 1 / (1 / numbers["passages_per_s"] + per_passage)
         print(f"\n== {size:,} passages ({numbers['articles']:,} articles, {numbers['windows_per_passage']:.1f} "
@@ -503,36 +551,43 @@ def run(sizes: list[int], work: Path, questions_limit: int, keep: bool) -> None:
               f"SentenceSplitter): {chunking_rate:,.0f} passages/s")  # fmt: skip
         print(f"search index build (HNSW + GIN): {numbers['index_build_s']:.1f}s; incremental ingest after it: "
               f"{numbers['incremental_passages_per_s']:,.0f} passages/s; disk {numbers['disk_mb']:,.0f} MB "
-              f"(data dir {du_mb(data / 'pg'):,.0f} MB)")  # fmt: skip
+              f"(data dir {du_mb(data / 'pg'):,.0f} MB); generating the synthetic archive took "
+              f"{numbers['generate_s']:.0f}s, CHECKPOINT + VACUUM ANALYZE {numbers['vacuum_s']:.0f}s")  # fmt: skip
         served = child("--serve", url, str(work))
-        print(
-            f"serving process RSS {served.pop('rss_mb'):.0f} MB; p50 / p95: "
-            + "; ".join(f"{k} {v}" for k, v in served.items())
-        )
+        print(f"serving process (a separate one) RSS {served.pop('rss_loaded_mb'):.0f} MB once loaded, "
+              f"{served.pop('rss_mb'):.0f} MB after {len(questions)} questions x 2 rounds (its PostgreSQL "
+              f"backend {served.pop('backend_rss_mb'):.0f} MB); p50 / p95: "
+              + "; ".join(f"{k} {v}" for k, v in served.items()))  # fmt: skip
         if size <= 100_000 and size == max(s for s in sizes if s <= 100_000):
             for line in recall_sweep(url, [json.dumps(v) for v in query_vectors], questions):
                 print(line)
         if size <= OLD_MAX:
             folder = work / f"old{size}"
             started = time.perf_counter()
-            child("--old-build", str(work), str(size), str(folder))
-            build = time.perf_counter() - started
-            old = child("--old-serve", str(work), str(folder))
-            print(f"old in-memory store: build + persist {build:.0f}s, JSON {du_mb(folder):,.0f} MB; start (load + "
-                  f"BM25) {old.pop('load_s'):.1f}s, RSS {old.pop('rss_mb'):.0f} MB; p50 / p95: "
-                  + "; ".join(f"{k} {v}" for k, v in old.items()))  # fmt: skip
+            try:  # its memory grows with the archive: a failure here must not cost the sizes still to come
+                child("--old-build", str(work), str(size), str(folder))
+                build = time.perf_counter() - started
+                old = child("--old-serve", str(work), str(folder))
+                print(f"old in-memory store (separate processes): generate + build + persist {build:.0f}s, JSON "
+                      f"{du_mb(folder):,.0f} MB; start (load + BM25) {old.pop('load_s'):.1f}s, RSS "
+                      f"{old.pop('rss_mb'):.0f} MB; p50 / p95 over {min(50, len(questions))} questions: "
+                      + "; ".join(f"{k} {v}" for k, v in old.items()))  # fmt: skip
+            except SystemExit as err:
+                print(f"old in-memory store: failed after {time.perf_counter() - started:.0f}s: {err}")
             shutil.rmtree(folder, ignore_errors=True)
-        print(f"({time.perf_counter() - started:.0f}s for this size)", flush=True)
-        if not keep:
-            from bot.store import _pgserver
-
-            _pgserver().PostgresServer._instances[(data / "pg").resolve()].cleanup()
-            shutil.rmtree(data, ignore_errors=True)
-    data = work / "quality"
-    url = embedded_server(data).url
-    print()
-    for line in quality(url, work):
-        print(line)
+        stop_server(data, url, keep)
+        print(f"({time.perf_counter() - size_started:.0f}s for this size)")
+    if quality_too:
+        data = work / "quality"
+        shutil.rmtree(data, ignore_errors=True)
+        url = embedded_server(data).url
+        print()
+        for line in quality(url, work):
+            print(line)
+        stop_server(data, url, keep)
+        if not keep:  # RGB's snippets (licensed data) as files and old-store JSON: only ever in `work`
+            for folder in ("rgb-corpus", "old-RGB", "old-seed", "RGB-pooled", "seed-set"):
+                shutil.rmtree(work / folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -541,8 +596,16 @@ def main() -> None:
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "news-bot-scale"))
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep each size's database")
+    parser.add_argument("--no-quality", action="store_true", help="skip hit@4 / MRR on the seed set and RGB")
     args = parser.parse_args()
-    run([int(n) for n in args.scale.split(",")], Path(args.work), args.questions, args.keep)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each line as soon as measured
+    run(
+        [int(n) for n in args.scale.split(",")],
+        Path(args.work),
+        args.questions,
+        args.keep,
+        not args.no_quality,
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from bot.grounding import Grounder
 
 HERE = Path(__file__).parent
 ANSWERABLE_RECALL = 0.97
-YES_CUTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+YES_CUTS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)  # a sweep of 0.1-0.9 fell off a cliff above 0.6
 
 
 class Memo(Backend):
@@ -55,17 +54,16 @@ class Memo(Backend):
 def calibrate_yes(bot: Bot) -> None:
     memo = Bot(bot.settings, bot.embedder, bot.index, Memo(bot.backend))
     results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for cut in YES_CUTS:
-            memo.grounder.yes_threshold = cut
-            _, summary = run_eval(
-                memo, "seed", rgb_path=None, limit=None, jobs=1, out_dir=Path(scratch), judge="none",
-                split="calibrate",
-            )  # fmt: skip
-            results[cut] = summary
-            print(f"yes_threshold {cut:.2f}: pass {summary['pass_rate']:.3f} key facts {summary['key_facts']:.3f} "
-                  f"refusal recall {summary['refusal_recall']:.3f} precision {summary['refusal_precision']:.3f}",
-                  flush=True)  # fmt: skip
+    for cut in YES_CUTS:
+        memo.grounder.yes_threshold = cut
+        _, summary = run_eval(
+            memo, "seed", rgb_path=None, limit=None, jobs=1, out_dir=HERE / "runs" / f"calibrate-yes-{cut}",
+            judge="none", split="calibrate",
+        )  # fmt: skip
+        results[cut] = summary
+        print(f"yes_threshold {cut:.2f}: pass {summary['pass_rate']:.3f} key facts {summary['key_facts']:.3f} "
+              f"refusal recall {summary['refusal_recall']:.3f} precision {summary['refusal_precision']:.3f}",
+              flush=True)  # fmt: skip
     best = max(YES_CUTS, key=lambda c: (results[c]["pass_rate"], -abs(c - 0.5)))
     print(f"yes_threshold {best:.2f} (best pass rate on the calibrate half)")
 

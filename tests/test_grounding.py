@@ -192,3 +192,24 @@ def test_where_something_ranks_is_answered_by_a_rank_not_a_place() -> None:
     assert answers_kind("It is the fourth largest army in the world.", question)
     assert not answers_kind("Its army is in Pyongyang.", question)
     assert question_kind("Where did the troops arrive?") == "place"
+
+
+def test_a_place_is_a_new_name_after_a_preposition_of_place() -> None:
+    meet = "where did kim and putin meet last year"
+    assert not answers_kind(
+        "North Korean leader Kim Jong-un and Russian President Putin met in June 2023.", meet
+    )
+    assert answers_kind("They were deployed to the Kursk region.", "Where were the troops sent?")
+    assert not answers_kind("They trained in Russia.", "Where in Russia did they train?")
+    assert question_kind("They were filmed training. Where was the camp?") == "place"
+    assert question_kind("What did the U.S. say? How many troops went?") == "number"
+
+
+def test_a_claim_below_the_similarity_cut_is_kept_on_its_numbers_only_if_the_model_agrees(
+    scripted_bot: Bot,
+) -> None:
+    question = "When did the war these soldiers were sent to fight in begin?"
+    draft = "The war these soldiers were sent to fight in began in February 2022 [1]."
+    kept = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"] * 4)
+    assert not kept.refused and not kept.extractive and "February 2022" in kept.citations[0].quote
+    assert ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 8).refused
