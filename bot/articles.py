@@ -1,13 +1,14 @@
 """Reading a corpus folder into articles: text, title, date and a content hash per file.
 
-Files that cannot be read as UTF-8 text, files over MAX_ARTICLE_BYTES and links that lead out of the
-corpus folder are skipped with a one-line warning each, so one bad file never stops the rest of the folder
-from being indexed. Only files inside the corpus folder are ever read: a link to `/etc/passwd` would
-otherwise be indexed and quoted to anyone using the chat UI.
+Files that cannot be read as text (UTF-8, or UTF-8, UTF-16 or UTF-32 with a byte-order mark), files over
+MAX_ARTICLE_BYTES and links that lead out of the corpus folder are skipped with a one-line warning each,
+so one bad file never stops the rest of the folder from being indexed. Only files inside the corpus folder
+are ever read: a link to `/etc/passwd` would otherwise be indexed and quoted to anyone using the chat UI.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Iterator
@@ -98,12 +99,7 @@ def read_article(path: Path, name: str, max_bytes: int = MAX_ARTICLE_BYTES) -> A
         raise ValueError(
             f"it is over {max_bytes / 1024 / 1024:g} MB, the limit for one article (split it into smaller files)"
         )
-    if b"\x00" in raw[:8192]:
-        raise ValueError("it looks binary, not text")
-    try:
-        source = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("it is not UTF-8 text (re-save it as UTF-8)") from None
+    source = decode_text(raw)
     if path.suffix.lower() in (".html", ".htm"):
         title, text, date = parse_html(source)
     else:
@@ -117,6 +113,40 @@ def read_article(path: Path, name: str, max_bytes: int = MAX_ARTICLE_BYTES) -> A
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
+
+
+# Byte-order marks, longest first: a UTF-32 LE mark starts with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(raw: bytes) -> str:
+    """The text of a file, without its byte-order mark. Windows editors save "Unicode" as UTF-16 with a
+    BOM and Notepad adds one to UTF-8: both are text, though UTF-16 is full of zero bytes, so the BOM is
+    looked at before the zero-byte test that tells binary files apart."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)  # these codecs read the mark for the byte order and drop it
+            except UnicodeDecodeError:
+                label = "UTF-8" if codec == "utf-8-sig" else codec.upper()
+                raise ValueError(
+                    f"it starts with a {label} byte-order mark but is not valid {label} text "
+                    "(re-save it as UTF-8)"
+                ) from None
+    if b"\x00" in raw[:8192]:
+        raise ValueError(
+            "it looks binary, not text (UTF-16 text needs a byte-order mark; re-save it as UTF-8)"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text (re-save it as UTF-8)") from None
 
 
 def first_line_title(text: str) -> str:

@@ -84,6 +84,16 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def empty_corpus_message(corpus: Any, then: str = "run `bot ingest` again") -> str:
+    """What to do when nothing was indexed. An empty folder is not an error (exit code 0: a new archive
+    starts empty, and uploads in the chat UI fill it), but a silent "0 added" looks like success when the
+    user passed the wrong folder or files of an unsupported type."""
+    return (
+        f"no articles found in {corpus}; add .txt, .md or .html files (UTF-8, or UTF-16 with a byte-order "
+        f"mark) and {then}."
+    )
+
+
 def _load(corpus: str | None, data_dir: str | None, backend: str | None, **overrides: Any) -> Any:
     from bot.core import Bot
 
@@ -123,9 +133,13 @@ def ingest(
         backend=backend,
         embedded_model=embedded_model,
     )
-    _, report = ArticleIndex.sync(settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True)
+    index, report = ArticleIndex.sync(
+        settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True
+    )
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if not index.articles:
+        click.echo(f"Warning: {empty_corpus_message(settings.corpus)}", err=True)
     click.echo(f"Indexed {settings.corpus} into {settings.data_dir}: {report.summary()}")
 
 
@@ -237,6 +251,12 @@ def ask(
 @corpus_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--auth",
+    default=None,
+    metavar="USER:PASS",
+    help="Ask for this user name and password before the UI or its API answers (env BOT_AUTH).",
+)
 @friendly_errors
 def chat(
     corpus: str | None,
@@ -246,15 +266,23 @@ def chat(
     embedded_model: str | None,
     host: str,
     port: int,
+    auth: str | None,
 ) -> None:
     """Start the chat UI in the browser (Gradio)."""
-    from bot.ui import launch
+    from bot.settings import Settings
+    from bot.ui import exposure_warning, launch
 
-    launch(
-        _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url),
-        host=host,
-        port=port,
+    # Checked before anything loads, so a bad BOT_AUTH fails at once and the warning comes first.
+    settings = Settings.resolve(corpus=corpus, data_dir=data_dir, auth=auth)
+    if warning := exposure_warning(host, port, login=settings.auth is not None):
+        click.echo(f"Warning: {warning}", err=True)
+    bot = _load(
+        corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url, auth=auth
     )
+    if not bot.articles:
+        then = "upload them in the Articles tab, or run `bot ingest` again"
+        click.echo(f"Warning: {empty_corpus_message(bot.settings.corpus, then)}", err=True)
+    launch(bot, host=host, port=port, auth=bot.settings.auth_pair())
 
 
 @cli.command()

@@ -222,6 +222,7 @@ class Bot:
             first_token=self.settings.ttft_timeout,
             total=self.settings.total_timeout,
             label=self.backend.label,
+            explain=self.backend.explain_silence,
         )
 
     def _generate(self, check: Check) -> Iterator[str]:
@@ -248,6 +249,7 @@ class Bot:
                 first_token=self.settings.ttft_timeout,
                 total=self.settings.total_timeout,
                 label=self.backend.label,
+                explain=self.backend.explain_silence,
             )
         )
 

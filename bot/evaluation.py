@@ -181,7 +181,15 @@ class Judge:
         ]
         with self._lock:
             chunks = self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=4096)
-            reply = "".join(with_deadlines(chunks, first_token=120.0, total=180.0, label="the judge"))
+            reply = "".join(
+                with_deadlines(
+                    chunks,
+                    first_token=120.0,
+                    total=180.0,
+                    label="the judge",
+                    explain=self.backend.explain_silence,
+                )
+            )
         return reply.strip().lower().startswith("yes")
 
     def faithful(self, answer: Answer) -> bool | None:

@@ -7,7 +7,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ _ENV = {
     "embedded_model": "BOT_EMBEDDED_MODEL",
     "database_url": "BOT_DATABASE_URL",
     "database_schema": "BOT_DATABASE_SCHEMA",
+    "auth": "BOT_AUTH",
 }
 
 
@@ -91,6 +92,8 @@ class Settings:
     database_url: str | None = None
     # The index's Postgres schema; None: `news_bot` embedded, one per data dir in a shared server.
     database_schema: str | None = None
+    # USER:PASSWORD the chat UI asks for (`bot chat --auth`); None: no login. Kept out of repr and errors.
+    auth: str | None = field(default=None, repr=False)
 
     @classmethod
     def resolve(cls, **overrides: Any) -> Settings:
@@ -119,6 +122,14 @@ class Settings:
             value = getattr(self, name)
             if not valid(value):
                 raise BotError(f"{setting_label(name)} must be {expected}, got {value!r}.")
+        if self.auth is not None:
+            user, colon, password = self.auth.partition(":")
+            if not (colon and user.strip() and password):
+                # The value is not echoed: without its colon it may well be the password alone.
+                raise BotError(
+                    "BOT_AUTH (--auth) must be USER:PASSWORD, a user name and a password "
+                    "separated by a colon."
+                )
         if self.chunk_overlap >= self.chunk_size:
             raise BotError(
                 f"Setting chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})."
@@ -128,6 +139,13 @@ class Settings:
                 f"{setting_label('data_dir')} {self.data_dir} is a file, not a folder: "
                 "pass --data-dir with a folder for the index."
             )
+
+    def auth_pair(self) -> tuple[str, str] | None:
+        """(user, password) for Gradio's launch(auth=...); the password may itself contain colons."""
+        if self.auth is None:
+            return None
+        user, _, password = self.auth.partition(":")
+        return user, password
 
 
 def setting_label(name: str) -> str:

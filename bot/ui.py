@@ -5,16 +5,21 @@ two browser sessions never see each other's chats. The corpus itself is shared b
 
 Limits: an upload is at most MAX_ARTICLE_BYTES per file (Gradio refuses larger ones before they are
 stored) and MAX_FILES_PER_UPLOAD files; uploaded files are deleted from Gradio's upload folder once copied
-into the corpus. Gradio's analytics are turned off: the app contacts no outside server.
+into the corpus. Gradio's analytics are turned off: the app contacts no outside server. Without `auth`
+anyone who reaches the port can use the app, which is why `bot chat` warns when it binds beyond loopback.
+Answers run one at a time; a waiting user sees their place in the queue.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import html
+import ipaddress
 import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,8 @@ from bot.errors import BotError
 from bot.validation import turn_text, validate_question
 
 MAX_FILES_PER_UPLOAD = 20
+MAX_NAME_BYTES = 200  # of an uploaded file's name in UTF-8; file systems cap a name at 255 bytes
+MAX_SUGGESTIONS = 3  # names offered when an article to remove is not indexed
 ERROR_MARK = "⚠️ "  # starts every reply that is an error rather than an answer
 
 EXAMPLES = [
@@ -121,11 +128,56 @@ def respond(bot: Bot, message: str, history: list[dict[str, Any]]) -> Iterator[t
 
 
 def safe_name(name: str) -> str:
-    """A plain file name: no folders, no dot-files, only letters, digits, '-', '_' and '.'."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip("._")
-    if not base or Path(base).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise BotError(f"{Path(name).name!r} is not a .txt, .md or .html file.")
-    return base
+    """A plain file name: no folders, no dot-files, only letters and digits (of any script, so that
+    `Новости.md` keeps its name), '-', '_' and '.', and at most MAX_NAME_BYTES long.
+
+    NFC first: macOS sends `é` as `e` plus a combining accent, which is not a letter and would become `_`."""
+    plain = unicodedata.normalize("NFC", Path(name).name)
+    base = re.sub(r"[^\w.-]+", "_", plain).lstrip("._")
+    suffix = Path(base).suffix
+    if not base or suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise BotError(f"{plain!r} is not a .txt, .md or .html file.")
+    stem = base[: -len(suffix)]
+    while len((stem + suffix).encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+def missing_article_message(name: str, names: list[str]) -> str:
+    """Short, whatever the corpus size: Gradio's own check of a dropdown value lists every choice, which
+    for a real archive is hundreds of names. At most MAX_SUGGESTIONS close names are offered."""
+    shown = name if len(name) <= 80 else name[:79] + "…"
+    close = difflib.get_close_matches(name[:200], names, n=MAX_SUGGESTIONS, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else " Pick one from the list."
+    return f"Not removed: no article named {shown!r} is indexed.{hint}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach a server bound to `host` (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name, which may resolve to any address: assume it is reachable
+
+
+def exposure_warning(host: str, port: int, *, login: bool) -> str | None:
+    """What `bot chat --host` exposes when it binds beyond loopback, or None when it does not: the UI lets
+    anyone who reaches it ask, upload and remove articles, and Gradio has no login unless given one."""
+    if is_loopback(host):
+        return None
+    reach = f"--host {host} makes the chat UI reachable from other machines on port {port}"
+    if login:
+        return (
+            f"{reach}; it asks for the --auth login, which travels unencrypted over plain HTTP: "
+            "outside a trusted network, put it behind an HTTPS proxy."
+        )
+    return (
+        f"{reach}, with no login: anyone who can reach it can ask, upload and remove articles. "
+        "Pass --auth user:pass (or set BOT_AUTH=user:pass) to require one."
+    )
 
 
 def articles_table(bot: Bot) -> list[list[Any]]:
@@ -176,13 +228,24 @@ def build_app(bot: Bot) -> gr.Blocks:
         return articles_table(bot), "; ".join(messages) or "nothing uploaded", gr.update(choices=_names(bot))
 
     def remove(name: str | None) -> tuple[list[list[Any]], str, Any]:
+        names = _names(bot)
+        if not name:
+            return articles_table(bot), "Pick an indexed article to remove.", gr.update(choices=names)
+        if name not in names:  # typed, or from a list another session has changed since
+            return articles_table(bot), missing_article_message(name, names), gr.update(choices=names)
         corpus = bot.settings.corpus.resolve()
-        target = (corpus / (name or "")).resolve()
-        if not name or corpus not in target.parents or not target.is_file():
-            return articles_table(bot), "Pick an indexed article to remove.", gr.update(choices=_names(bot))
-        target.unlink()
+        path = corpus / name
+        if corpus not in path.resolve().parents:
+            return articles_table(bot), missing_article_message(name, []), gr.update(choices=names)
+        path.unlink(missing_ok=True)  # the link itself for a link; already gone if removed on disk
         bot.reindex()
         return articles_table(bot), f"removed {name}", gr.update(choices=_names(bot), value=None)
+
+    def refresh() -> tuple[str, list[list[Any]], Any]:
+        """Counts, table and remove list as the index has them now. The page itself is rendered once, at
+        start-up: without this a browser session opened after an upload (or after `bot ingest` in another
+        process) would show the start-up counts and could not remove the new articles."""
+        return header(bot), articles_table(bot), gr.update(choices=_names(bot), value=None)
 
     def check_question(message: str) -> dict[str, Any]:
         """Refused in the browser before it is sent, so a bad question never enters the chat."""
@@ -209,6 +272,11 @@ def build_app(bot: Bot) -> gr.Blocks:
                     api_name="ask",
                     analytics_enabled=False,
                     validator=check_question,
+                    # One answer at a time (the bundled model runs one generation at a time anyway), in
+                    # Gradio's queue rather than behind a lock: a waiting user's chat then shows
+                    # "queue: N/M" (its default "minimal" progress shows it; "full" would also cover the
+                    # chat with a spinner).
+                    concurrency_limit=1,
                 )
         with gr.Tab("Articles"):
             table = gr.Dataframe(
@@ -220,7 +288,8 @@ def build_app(bot: Bot) -> gr.Blocks:
                 file_count="multiple",
             )
             with gr.Row():
-                choice = gr.Dropdown(choices=_names(bot), label="Article to remove")
+                # Custom values reach `remove`, whose error is short; Gradio's would list every article.
+                choice = gr.Dropdown(choices=_names(bot), label="Article to remove", allow_custom_value=True)
                 remove_btn = gr.Button("Remove article", variant="stop")
             status = gr.Markdown(elem_id="articles-status")
             upload.upload(add_files, upload, [table, status, choice], api_name="add_articles").then(
@@ -229,6 +298,7 @@ def build_app(bot: Bot) -> gr.Blocks:
             remove_btn.click(remove, choice, [table, status, choice], api_name="remove_article").then(
                 lambda: header(bot), None, top, api_visibility="private"
             )
+        app.load(refresh, None, [top, table, choice], api_visibility="private", queue=False)
     return app
 
 
@@ -236,7 +306,15 @@ def _names(bot: Bot) -> list[str]:
     return [a.name for a in bot.articles]
 
 
-def launch(bot: Bot, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> gr.Blocks:
+def launch(
+    bot: Bot,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    auth: tuple[str, str] | None = None,
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve the app; with `auth`, Gradio asks for that user and password before the page or the API."""
     app = build_app(bot).queue()
     app.launch(
         server_name=host,
@@ -245,5 +323,6 @@ def launch(bot: Bot, host: str = "127.0.0.1", port: int = 7860, *, block: bool =
         show_error=True,
         prevent_thread_lock=not block,
         max_file_size=MAX_ARTICLE_BYTES,
+        auth=auth,
     )
     return app

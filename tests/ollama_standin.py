@@ -1,13 +1,16 @@
 """A stand-in Ollama server speaking Ollama's real HTTP API (docs/api.md), with scripted replies.
 
 Ollama cannot run here, so the `ollama` Python client and LlamaIndex's Ollama integration are tested
-against this over real HTTP: GET /api/version, GET /api/tags, POST /api/show, POST /api/chat (NDJSON
-stream or one JSON object).
+against this over real HTTP: GET /api/version, GET /api/tags, GET /api/ps, POST /api/show, POST
+/api/chat (NDJSON stream or one JSON object). `hang_on` makes chosen paths take the request and never
+answer (a model loading, a busy server), `drip_on` answer a byte at a time; `silent_server` never
+answers anything.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,10 @@ class Script:
     verdict: str = "yes"  # the reply to the grounder's yes/no checks
     first_token_delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)  # what GET /api/ps lists as held in memory
+    hang_on: tuple[str, ...] = ()  # paths that are read and then never answered (until the server stops)
+    drip_on: tuple[str, ...] = ()  # paths answered with headers, then a byte every 0.3 s (20 in all)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def next_reply(self, messages: list[dict[str, Any]]) -> str:
         if messages and str(messages[-1].get("content", "")).endswith("yes or no."):
@@ -51,11 +58,31 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def _model_missing(self, name: str) -> None:
             self._json(404, {"error": f"model '{name}' not found"})
 
+        def _hang(self) -> bool:
+            if self.path in script.drip_on:  # never idle long enough for a per-read timeout to fire
+                self.send_response(200)
+                self.send_header("Content-Length", "20")
+                self.end_headers()
+                for _ in range(20):
+                    if script.released.wait(0.3):
+                        break
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                return True
+            if self.path not in script.hang_on:
+                return False
+            script.released.wait(60)
+            return True
+
         def do_GET(self) -> None:
+            if self._hang():
+                return
             if self.path == "/api/version":
                 self._json(200, {"version": "0.12.6"})
             elif self.path == "/api/tags":
                 self._json(200, {"models": [_tag(m) for m in script.models]})
+            elif self.path == "/api/ps":
+                self._json(200, {"models": [_ps(m) for m in script.loaded]})
             else:
                 self._json(404, {"error": "not found"})
 
@@ -69,6 +96,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, _show(name))
             if self.path != "/api/chat":
                 return self._json(404, {"error": "not found"})
+            if self._hang():
+                return
             reply = script.next_reply(body.get("messages", []))
             time.sleep(script.first_token_delay)
             if body.get("stream", True) is False:
@@ -95,6 +124,12 @@ def _tag(name: str) -> dict[str, Any]:
         "details": {"parent_model": "", "format": "gguf", "family": "qwen2", "families": ["qwen2"],
                     "parameter_size": "7.6B", "quantization_level": "Q4_K_M"},
     }  # fmt: skip
+
+
+def _ps(name: str) -> dict[str, Any]:
+    tag = _tag(name)
+    return {"name": name, "model": name, "size": 6_000_000_000, "digest": tag["digest"], "details": tag["details"],
+            "expires_at": "2026-11-22T12:10:00.000000Z", "size_vram": 0, "context_length": 4096}  # fmt: skip
 
 
 def _show(name: str) -> dict[str, Any]:
@@ -134,5 +169,35 @@ def standin_ollama(script: Script) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        script.released.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A server that accepts TCP connections but never reads or answers them (a hung Ollama); yields
+    the base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # so the accept loop notices `stop`
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)  # kept open, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        for conn in accepted:
+            conn.close()

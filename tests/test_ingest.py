@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from bot import Bot, BotError
 from bot.articles import read_corpus
 from bot.index import ArticleIndex
 from bot.settings import Settings
+from tests.scripted_plugin import plugin_env, run_bot
 
 
 def sync(bot: Bot, corpus: Path, data_dir: Path):  # type: ignore[no-untyped-def]
@@ -75,3 +77,57 @@ def test_an_index_built_with_another_embedding_model_is_refused(
 
     with pytest.raises(BotError, match="re-ingest|Re-ingest"):
         ArticleIndex.open(other, Embedder(other.embed_model))
+
+
+def test_articles_with_a_byte_order_mark_are_decoded_not_called_binary(tmp_path: Path) -> None:
+    """Windows "Unicode" (UTF-16 with a BOM, either byte order) and Notepad's UTF-8 with a BOM are text."""
+    story = "# Новости дня\n\nThe café in Kyiv reopened on 2026-03-01.\n"
+    (tmp_path / "utf8-bom.md").write_bytes(codecs.BOM_UTF8 + story.encode("utf-8"))
+    (tmp_path / "utf16-le.md").write_bytes(codecs.BOM_UTF16_LE + story.encode("utf-16-le"))
+    (tmp_path / "utf16-be.md").write_bytes(codecs.BOM_UTF16_BE + story.encode("utf-16-be"))
+    page = "<html><head><title>Café reopens</title></head><body><p>It reopened.</p></body></html>"
+    (tmp_path / "utf16.html").write_bytes(codecs.BOM_UTF16_LE + page.encode("utf-16-le"))
+    (tmp_path / "utf16-no-bom.txt").write_bytes(story.encode("utf-16-le"))  # no mark: cannot be told apart
+    articles, warnings = read_corpus(tmp_path)
+    by_name = {a.name: a for a in articles}
+    assert sorted(by_name) == ["utf16-be.md", "utf16-le.md", "utf16.html", "utf8-bom.md"]
+    for name in ("utf8-bom.md", "utf16-le.md", "utf16-be.md"):
+        assert by_name[name].text == story, name  # the mark is gone: quotes and offsets start at "#"
+        assert by_name[name].title == "Новости дня" and by_name[name].date == "2026-03-01"
+    assert by_name["utf16.html"].title == "Café reopens" and by_name["utf16.html"].text == "It reopened."
+    assert warnings == [
+        "skipped utf16-no-bom.txt: it looks binary, not text (UTF-16 text needs a byte-order mark; "
+        "re-save it as UTF-8)"
+    ]
+
+
+def test_a_broken_file_behind_a_byte_order_mark_is_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "odd.txt").write_bytes(codecs.BOM_UTF16_LE + b"A\x00B")  # half a UTF-16 character
+    (tmp_path / "bad.md").write_bytes(codecs.BOM_UTF8 + b"caf\xe9")
+    articles, warnings = read_corpus(tmp_path)
+    assert articles == []
+    assert sorted(warnings) == [
+        "skipped bad.md: it starts with a UTF-8 byte-order mark but is not valid UTF-8 text (re-save it as UTF-8)",
+        "skipped odd.txt: it starts with a UTF-16 byte-order mark but is not valid UTF-16 text (re-save it as "
+        "UTF-8)",
+    ]
+
+
+def test_ingest_of_an_empty_corpus_succeeds_with_a_warning_saying_what_to_add(tmp_path: Path) -> None:
+    """`bot ingest` itself (a subprocess; it loads the embedder, never a language model). Exit code 0: an
+    empty archive is a valid start (uploads fill it), but the user is told nothing was indexed and why."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "scan.pdf").write_bytes(b"%PDF-1.4")  # not an article type: still nothing to index
+    env = plugin_env(tmp_path / "plugin")
+    result = run_bot(env, "ingest", "--corpus", str(empty), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert f"Warning: no articles found in {empty}; add .txt, .md or .html files" in result.stderr
+    assert "Traceback" not in result.stderr and "0 added" in result.stdout
+
+    (empty / "story.md").write_bytes(
+        codecs.BOM_UTF16_LE + "# Port strike\n\nDock workers struck.".encode("utf-16-le")
+    )
+    result = run_bot(env, "ingest", "--corpus", str(empty), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0 and "1 added" in result.stdout, result.stderr
+    assert "Warning" not in result.stderr  # a UTF-16 article is indexed, and no longer "empty"

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gradio_client import Client, handle_file
 
-from bot import Bot
-from bot.ui import launch, safe_name
+from bot import Bot, BotError, Settings
+from bot.ui import (
+    MAX_NAME_BYTES,
+    MAX_SUGGESTIONS,
+    exposure_warning,
+    launch,
+    missing_article_message,
+    safe_name,
+)
+from tests.conftest import ScriptedBackend
+from tests.scripted_plugin import error_line, plugin_env, run_bot, start_bot
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -69,8 +82,8 @@ def test_articles_can_be_added_rejected_and_removed(app_url: str, ui_corpus: Pat
     table, status, _ = client.predict("Port_strike.md", api_name="/remove_article")
     assert status == "removed Port_strike.md" and not (ui_corpus / "Port_strike.md").exists()
     assert "Port_strike.md" not in str(table)
-    with pytest.raises(Exception, match="not in the list of choices"):  # Gradio checks the dropdown
-        client.predict("../../etc/passwd", api_name="/remove_article")
+    table, status, _ = client.predict("../../etc/passwd", api_name="/remove_article")
+    assert status.startswith("Not removed: no article named '../../etc/passwd' is indexed.")
 
 
 def test_safe_name_keeps_uploads_inside_the_corpus() -> None:
@@ -110,3 +123,246 @@ def test_browser_chat_shows_answer_citation_and_sources(app_url: str, tmp_path: 
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
+
+
+# -- UI edges with the scripted model (tests/conftest.py): no language model is loaded -------------------
+
+UI_CORPUS = {
+    "military.txt": "North Korea's army\n\nNorth Korea has a military of approximately 1.2 million personnel, "
+    "South Korean officials said on 2024-10-23.\n",
+    "port.md": "# Port strike\n\nDock workers in Antwerp went on strike on 2026-05-02.\n",
+}
+QUESTION = "How large is North Korea's military?"
+
+
+class GatedBackend(ScriptedBackend):
+    """The scripted model, held before its answer while `gate` is clear: a long answer on demand."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def stream_chat(self, messages: list[dict[str, str]], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
+        if not messages[-1]["content"].endswith("yes or no."):
+            assert self.gate.wait(120), "the test never opened the gate"
+        yield from super().stream_chat(messages, max_tokens=max_tokens, num_ctx=num_ctx)
+
+
+@pytest.fixture(scope="module")
+def scripted_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bot, Path]]:
+    corpus = tmp_path_factory.mktemp("ui-edges") / "corpus"
+    corpus.mkdir()
+    for name, text in UI_CORPUS.items():
+        (corpus / name).write_text(text)
+    loaded = Bot.load(corpus, corpus.parent / "data", backend="scripted")
+    bot = Bot(loaded.settings, loaded.embedder, loaded.index, GatedBackend(loaded.settings))
+    port = free_port()
+    app = launch(bot, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/", bot, corpus
+    app.close()
+
+
+def test_removing_an_article_not_in_the_list_is_a_short_error(scripted_ui: tuple[str, Bot, Path]) -> None:
+    url, _, corpus = scripted_ui
+    client = Client(url, verbose=False)
+    _, status, _ = client.predict("prt.md", api_name="/remove_article")
+    assert status == "Not removed: no article named 'prt.md' is indexed. Did you mean port.md?"
+    _, status, _ = client.predict("../../etc/passwd", api_name="/remove_article")
+    assert status == "Not removed: no article named '../../etc/passwd' is indexed. Pick one from the list."
+    _, status, _ = client.predict("x" * 5000 + ".md", api_name="/remove_article")
+    assert len(status) < 200
+    assert sorted(p.name for p in corpus.iterdir()) == sorted(UI_CORPUS)  # nothing removed
+
+
+def test_the_missing_article_error_stays_short_in_a_big_archive() -> None:
+    names = [f"2026-01-{day:02d}-story-{n:03d}.md" for day in range(1, 29) for n in range(20)]
+    message = missing_article_message("2026-01-05-stroy-007.md", names)  # a typo
+    suggestions = message.split("Did you mean ", 1)[1].rstrip("?").split(", ")
+    assert 1 <= len(suggestions) <= MAX_SUGGESTIONS and len(message) < 250  # not 560 names
+    assert suggestions[0] == "2026-01-05-story-007.md" and all(s in names for s in suggestions)
+
+
+def test_an_upload_with_a_non_ascii_name_keeps_its_name(
+    scripted_ui: tuple[str, Bot, Path], tmp_path: Path
+) -> None:
+    url, _, corpus = scripted_ui
+    story = tmp_path / "Новости.md"
+    story.write_text("# Новости\n\nThe Kyiv metro reopened on 2026-04-01.\n", encoding="utf-8")
+    table, status, _ = Client(url, verbose=False).predict([handle_file(story)], api_name="/add_articles")
+    try:
+        assert status == "added Новости.md"
+        assert (corpus / "Новости.md").is_file() and "Новости.md" in str(table)
+    finally:
+        Client(url, verbose=False).predict("Новости.md", api_name="/remove_article")
+
+
+def test_safe_name_keeps_letters_of_any_script_and_stays_short() -> None:
+    assert safe_name("Новости.md") == "Новости.md"
+    assert safe_name("東京 ニュース.txt") == "東京_ニュース.txt"
+    assert safe_name("Cafe\u0301.md") == "Caf\u00e9.md"  # macOS's decomposed é, composed
+    assert safe_name("a\u202eexe.txt") == "a_exe.txt"  # a right-to-left override is not a letter
+    long = safe_name("Я" * 300 + ".html")
+    assert long.endswith(".html") and len(long.encode()) <= MAX_NAME_BYTES
+    with pytest.raises(BotError, match="'Новости.pdf' is not a .txt"):
+        safe_name("Новости.pdf")
+
+
+@pytest.mark.parametrize(
+    ("host", "exposed"),
+    [
+        ("127.0.0.1", False),
+        ("127.0.0.2", False),
+        ("localhost", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.168.1.20", True),
+        ("news.example.org", True),
+    ],
+)
+def test_binding_beyond_loopback_warns_and_suggests_a_login(host: str, exposed: bool) -> None:
+    warning = exposure_warning(host, 7860, login=False)
+    assert (warning is not None) == exposed
+    if exposed:
+        assert warning is not None and "reachable from other machines" in warning
+        assert "--auth user:pass" in warning and "BOT_AUTH" in warning
+        with_login = exposure_warning(host, 7860, login=True)
+        assert with_login is not None and "--auth user:pass" not in with_login
+
+
+@pytest.mark.parametrize("value", ["s3cretpassword", ":s3cret", "alice:", "  :x"])
+def test_a_bot_auth_without_user_and_password_names_the_variable_not_the_secret(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_AUTH", value)
+    with pytest.raises(BotError) as caught:
+        Settings.resolve()
+    assert "BOT_AUTH" in str(caught.value) and "USER:PASSWORD" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_auth_splits_at_the_first_colon_and_stays_out_of_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_AUTH", "alice:pa:ss")
+    settings = Settings.resolve()
+    assert settings.auth_pair() == ("alice", "pa:ss") and "pa:ss" not in repr(settings)
+    assert Settings.resolve(auth="bob:x").auth_pair() == ("bob", "x")  # --auth wins over BOT_AUTH
+    monkeypatch.delenv("BOT_AUTH")
+    assert Settings.resolve().auth_pair() is None
+
+
+def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: Path) -> None:
+    """The real `bot chat` (scripted model as a plugin): the warning, then Gradio refusing the API until
+    the --auth login is given."""
+    import httpx
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.md").write_text(UI_CORPUS["port.md"])
+    env = plugin_env(tmp_path / "plugin")
+    bad = run_bot(env, "chat", "--corpus", str(corpus), "--auth", "nocolon-s3cret", timeout=120)
+    line = error_line(bad)
+    assert "BOT_AUTH (--auth) must be USER:PASSWORD" in line and "s3cret" not in line
+
+    port = free_port()
+    args = ["chat", "--corpus", str(corpus), "--data-dir", str(tmp_path / "data"), "--host", "0.0.0.0"]
+    chat = start_bot(env, *args, "--port", str(port), "--auth", "alice:pa:ss")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert chat.poll() is None, chat.communicate()
+            assert time.monotonic() < deadline, "bot chat did not start"
+            try:
+                config = httpx.get(f"{url}config", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        assert config.status_code == 401  # nothing without the login
+        with httpx.Client(base_url=url, timeout=10) as browser:
+            assert browser.post("login", data={"username": "alice", "password": "wrong"}).status_code == 400
+            assert browser.post("login", data={"username": "alice", "password": "pa:ss"}).status_code == 200
+            assert browser.get("config").status_code == 200
+    finally:
+        chat.terminate()
+        _, stderr = chat.communicate(timeout=30)
+    assert f"Warning: --host 0.0.0.0 makes the chat UI reachable from other machines on port {port}" in stderr
+    assert "--auth user:pass" not in stderr  # a login was given: the warning is about HTTP, not its absence
+
+
+def chromium_page(p: Any) -> Any:
+    """A new browser, so each page is a new Gradio session (its own cookies and state)."""
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="apt-get install chromium (CI always runs it)",
+)
+
+
+@needs_chromium
+def test_a_session_opened_after_an_upload_sees_the_new_counts_and_remove_list(
+    scripted_ui: tuple[str, Bot, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, bot, corpus = scripted_ui
+    before = len(bot.articles)
+    story = tmp_path / "Rail deal.md"
+    story.write_text("# Rail deal\n\nThe rail deal was signed in Lisbon on 2026-06-01.\n")
+    with sync_playwright() as p:
+        first = chromium_page(p)
+        page = first.new_page()
+        page.goto(url)
+        page.get_by_text(f"{before} articles,").first.wait_for()
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("input[type=file][multiple]").set_input_files(str(story))
+        page.locator("#articles-status").get_by_text("added Rail_deal.md").wait_for(timeout=60_000)
+        page.get_by_text(f"{before + 1} articles,").first.wait_for()  # this session's own header
+
+        second = chromium_page(p)
+        fresh = second.new_page()
+        fresh.goto(url)
+        fresh.get_by_text(f"{before + 1} articles,").first.wait_for(timeout=30_000)
+        fresh.get_by_role("tab", name="Articles").click()
+        expect(fresh.get_by_role("grid", name="Dataframe")).to_contain_text("Rail_deal.md")
+        fresh.get_by_label("Article to remove").click()
+        fresh.get_by_role("option", name="Rail_deal.md").click()
+        fresh.get_by_role("button", name="Remove article").click()
+        fresh.locator("#articles-status").get_by_text("removed Rail_deal.md").wait_for(timeout=60_000)
+        assert not (corpus / "Rail_deal.md").exists()
+        first.close()
+        second.close()
+
+
+@needs_chromium
+def test_a_waiting_user_sees_their_place_in_the_queue(scripted_ui: tuple[str, Bot, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, bot, _ = scripted_ui
+    gate: threading.Event = bot.backend.gate  # type: ignore[attr-defined]
+    with sync_playwright() as p:
+        browsers = [chromium_page(p), chromium_page(p)]
+        pages = [b.new_page() for b in browsers]
+        try:
+            gate.clear()  # the first answer holds the model
+            for page in pages:
+                page.goto(url)
+                box = page.locator("textarea").first
+                box.fill(QUESTION)
+                box.press("Enter")
+                page.locator("#chat [data-testid='user']").first.wait_for()
+            pages[1].get_by_text(re.compile(r"queue: 1/\d")).first.wait_for(timeout=30_000)
+        finally:
+            gate.set()
+        for page in pages:
+            page.locator("#sources mark").first.wait_for(timeout=60_000)
+            assert "1.2 million" in page.locator("#chat [data-testid='bot']").last.inner_text()
+        for b in browsers:
+            b.close()

@@ -35,8 +35,13 @@ class Backend(ABC):
         """Raise BotError with the fix if this backend cannot answer right now."""
 
     def check_quickly(self) -> None:
-        """Like check(), but within about a second: what `--backend auto` can afford to wait."""
+        """Like check(), but within 2 s at most: what `--backend auto` can afford to wait."""
         self.check()
+
+    def explain_silence(self, waited: float) -> BotError | None:
+        """Why no first token came within `waited` seconds, if this backend can find out quickly (at most
+        ~2 s); None keeps the generic message. Ollama asks its server whether it is hung or loading."""
+        return None
 
     @abstractmethod
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
@@ -89,10 +94,18 @@ def create_backend(settings: Settings) -> Backend:
         return embedded
 
 
-def with_deadlines(chunks: Iterator[str], *, first_token: float, total: float, label: str) -> Iterator[str]:
+def with_deadlines(
+    chunks: Iterator[str],
+    *,
+    first_token: float,
+    total: float,
+    label: str,
+    explain: Callable[[float], BotError | None] | None = None,
+) -> Iterator[str]:
     """Enforce a time-to-first-token limit and a total limit on any stream, whatever the backend.
 
     The stream is pumped from a worker thread so a stalled server cannot block the caller past its limit.
+    When the first token is late, `explain` (a backend's explain_silence) may say why, in a second or two.
     """
     box: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
@@ -117,6 +130,9 @@ def with_deadlines(chunks: Iterator[str], *, first_token: float, total: float, l
                 kind, value = box.get(timeout=max(limit, 0.001))
             except queue.Empty:
                 if first:
+                    reason = explain(first_token) if explain else None
+                    if reason is not None:
+                        raise reason from None
                     raise BotError(
                         f"{label} sent no answer within {first_token:g}s. It may be loading the model; "
                         "try again, or raise BOT_TTFT_TIMEOUT."

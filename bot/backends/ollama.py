@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +14,12 @@ from bot.backends.base import Backend, Message
 from bot.errors import BotError
 from bot.settings import Settings
 
-PROBE_TIMEOUT = 1.0
+PROBE_TIMEOUT = 1.0  # one quick request to a live Ollama (/api/version, /api/ps) answers in milliseconds
+AUTO_BUDGET = 1.8  # `--backend auto` waits at most this long for /api/version plus /api/tags (limit: 2 s)
+
+
+class _NoAnswer(Exception):
+    """The server took the request but sent nothing back in time."""
 
 
 def _full_name(model: str) -> str:
@@ -37,27 +45,76 @@ class OllamaBackend(Backend):
             "or use --backend embedded."
         )
 
+    def _silent(self, path: str) -> BotError:
+        return BotError(
+            f"Ollama at {self.host} accepted the connection but does not answer (not even {path}): "
+            "restart it (`ollama serve`) or use --backend embedded."
+        )
+
     def _not_pulled(self) -> BotError:
         return BotError(f"Ollama has no model {self.model!r}. Run: ollama pull {self.model}")
 
+    def _get_json(self, path: str, timeout: float) -> Any:
+        """GET `path` and parse it, giving up after `timeout` seconds in all.
+
+        httpx's timeout bounds each phase (connect, every read) rather than the whole request, so the
+        request runs in a daemon thread and the caller stops waiting at the deadline whatever happens.
+        Raises _NoAnswer on a timeout, httpx.HTTPError or ValueError on anything else that goes wrong.
+        """
+        box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+        def fetch() -> None:
+            try:
+                response = httpx.get(f"{self.host}{path}", timeout=timeout)
+                response.raise_for_status()
+                box.put((True, response.json()))
+            except Exception as err:  # noqa: BLE001 - handed to the waiting thread
+                box.put((False, err))
+
+        threading.Thread(target=fetch, daemon=True, name=f"ollama-probe{path}").start()
+        try:
+            ok, value = box.get(timeout=max(timeout, 0.001))
+        except queue.Empty:
+            raise _NoAnswer(path) from None
+        if ok:
+            return value
+        if isinstance(value, httpx.TimeoutException):
+            raise _NoAnswer(path) from None
+        raise value
+
     def pulled_models(self, timeout: float) -> list[str]:
         try:
-            response = httpx.get(f"{self.host}/api/tags", timeout=timeout)
-            response.raise_for_status()
-        except httpx.HTTPError:
+            tags = self._get_json("/api/tags", timeout)
+            return [m.get("model") or m.get("name", "") for m in tags.get("models", [])]
+        except _NoAnswer:
+            raise BotError(
+                f"Ollama at {self.host} answers /api/version but not /api/tags within {timeout:.1f}s: "
+                "restart it (`ollama serve`) or use --backend embedded."
+            ) from None
+        except (httpx.HTTPError, ValueError, AttributeError):
             raise self._unreachable() from None
-        return [m.get("model") or m.get("name", "") for m in response.json().get("models", [])]
+
+    def loaded_models(self, timeout: float = PROBE_TIMEOUT) -> list[str]:
+        """The models Ollama holds in memory (GET /api/ps). Ollama lists a model from the moment it
+        starts loading it, so a model missing here is certainly not ready."""
+        ps = self._get_json("/api/ps", timeout)
+        return [m.get("model") or m.get("name", "") for m in ps.get("models", [])]
 
     def version(self, timeout: float = PROBE_TIMEOUT) -> str:
         try:
-            return httpx.get(f"{self.host}/api/version", timeout=timeout).json()["version"]
-        except (httpx.HTTPError, ValueError, KeyError):
+            return self._get_json("/api/version", timeout)["version"]
+        except _NoAnswer:
+            raise self._silent("/api/version") from None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             raise self._unreachable() from None
 
     def check_quickly(self) -> None:
-        """Used by `--backend auto`: within about a second, is Ollama up with our model pulled?"""
+        """Used by `--backend auto`: within AUTO_BUDGET seconds in all, is Ollama up with our model pulled?
+
+        A server that accepts connections but never answers fails /api/version after PROBE_TIMEOUT."""
+        deadline = time.monotonic() + AUTO_BUDGET
         self.version(PROBE_TIMEOUT)
-        self._require_model(PROBE_TIMEOUT)
+        self._require_model(max(deadline - time.monotonic(), 0.001))
 
     def check(self) -> None:
         self._require_model(10.0)
@@ -65,6 +122,30 @@ class OllamaBackend(Backend):
     def _require_model(self, timeout: float) -> None:
         if _full_name(self.model) not in {_full_name(m) for m in self.pulled_models(timeout)}:
             raise self._not_pulled()
+
+    def explain_silence(self, waited: float) -> BotError:
+        """Why no first token came within `waited` seconds, from two quick probes (at most ~2 s): a hung
+        server, a model still loading, and a loaded but busy model each need different advice."""
+        try:
+            self.version(PROBE_TIMEOUT)
+        except BotError as err:
+            return err
+        lead = f"Ollama at {self.host} sent no answer within {waited:g}s"
+        try:
+            loaded = {_full_name(m) for m in self.loaded_models(PROBE_TIMEOUT)}
+        except (_NoAnswer, httpx.HTTPError, ValueError, AttributeError):
+            return BotError(
+                f"{lead}; it may be loading the model: wait and ask again, or raise BOT_TTFT_TIMEOUT."
+            )
+        if _full_name(self.model) not in loaded:
+            return BotError(
+                f"{lead}: it is still loading {self.model} into memory (not in /api/ps yet); "
+                "wait and ask again, or raise BOT_TTFT_TIMEOUT."
+            )
+        return BotError(
+            f"{lead} although {self.model} is in memory (/api/ps lists it): it is busy with other requests "
+            "or still finishing the load; raise BOT_TTFT_TIMEOUT, or restart Ollama if it stays silent."
+        )
 
     def _llm(self, num_ctx: int, max_tokens: int) -> Any:
         from llama_index.llms.ollama import Ollama
@@ -85,9 +166,11 @@ class OllamaBackend(Backend):
         from llama_index.core.llms import ChatMessage
 
         chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+        started = False
         try:
             for response in self._llm(num_ctx, max_tokens).stream_chat(chat):
                 if response.delta:
+                    started = True
                     yield response.delta
         except ollama.ResponseError as err:
             if err.status_code == 404:
@@ -96,6 +179,8 @@ class OllamaBackend(Backend):
         except (httpx.ConnectError, ConnectionError):
             raise self._unreachable() from None
         except httpx.TimeoutException:
+            if not started:
+                raise self.explain_silence(self.ttft_timeout) from None
             raise BotError(
                 f"Ollama at {self.host} stopped sending data for {self.ttft_timeout:g}s; raise BOT_TTFT_TIMEOUT."
             ) from None
