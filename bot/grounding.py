@@ -89,7 +89,13 @@ _TIME_WORDS = re.compile(
     rf"\b(?:{_MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
     r"|\bthe (?:[A-Z][\w-]+ )+War\b",  # "since the Korean War"
 )
-_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+# Where an asking clause may start: a new sentence, after a comma ("According to CNN, when did…"), or after
+# "and if so" ("Did they meet, and if so, how many times?").
+_CLAUSE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|[,;:]\s*|(?i:\band if so\b)")
+_HEDGE = re.compile(
+    r"^\s*(?:(?:about|roughly|approximately|exactly|around|nearly|almost|just|precisely|so|and|but|then|also)\s+)+",
+    re.I,
+)
 _NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "Kim Jong-un", "Lloyd Austin"
 # A place is named after a preposition of place: "met in Pyongyang", "deployed to the Kursk region".
 _PLACE_RUN = re.compile(
@@ -188,9 +194,9 @@ class Outcome:
 
 
 def question_kind(question: str) -> str | None:
-    """What the question asks for, read from its last sentence that asks: "They were filmed training.
-    Where was the camp?" asks for a place."""
-    for part in reversed(_SENTENCE_START.split(question.strip())):
+    """What the question asks for, read from its last clause that asks: "They were filmed training. Where
+    was the camp?" asks for a place, and so do "According to CNN, where…" and "Roughly how many…"."""
+    for part in (_HEDGE.sub("", p) for p in reversed(_CLAUSE_START.split(question.strip()))):
         if kind := next((kind for kind, pattern in _QUESTION_KINDS if pattern.search(part)), None):
             return kind
     return None
@@ -331,9 +337,16 @@ class EvidenceSet:
         return best
 
     def unknown_names(self, question: str) -> list[str]:
-        """Names in a question that no retrieved passage mentions: a premise the articles don't share."""
+        """Names in a question that no retrieved passage mentions: a premise the articles don't share. A
+        name the passages give as its initials counts as mentioned: "United States" for "U.S."."""
         # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
-        return sorted(n for n in names_in(question, "") if not contains_name(self._all_lower, n))
+        unknown = {n for n in names_in(question, "") if not contains_name(self._all_lower, n)}
+        for run in _NAME_RUN.findall(question):
+            words = run.split()
+            initials = "".join(w[0] for w in words)
+            if len(words) > 1 and re.search(rf"\b{'[.]?'.join(initials)}\b", self._all_text):
+                unknown -= {clean_word(w) for w in words}
+        return sorted(unknown)
 
     def conflicts(self, claim: str, ev: Evidence) -> list[str]:
         """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model."""

@@ -156,7 +156,7 @@ def score(rows: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
         ) / len(answerable),
         "correct refusals": sum(r["refused"] for r in unanswerable) / len(unanswerable),
         "wrong refusals": sum(r["refused"] for r in answerable) / len(answerable),
-        "invented facts per answer": statistics.mean(len(invented_facts(r["text"], sources)) for r in answered)
+        "invented facts per answer": statistics.fmean(len(invented_facts(r["text"], sources)) for r in answered)
         if answered
         else 0.0,
         "first token p50 / p95 (s)": f"{statistics.median(firsts):.1f} / {percentile(firsts, 0.95):.1f}",

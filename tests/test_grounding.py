@@ -84,6 +84,9 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     assert water.refused and water.draft == "" and water.passages  # nearest passages still returned
     china = ask_with_draft(scripted_bot, "Why did China send troops to Kursk?", "China sent troops [1].")
     assert china.refused and "China" in china.text
+    # The articles write "U.S.": a question (or its condensed form) saying "United States" names no stranger.
+    us = ask_with_draft(scripted_bot, "Can the missiles reach the United States?", "No [1].")
+    assert "States" not in us.text
 
 
 def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:
@@ -203,6 +206,10 @@ def test_a_place_is_a_new_name_after_a_preposition_of_place() -> None:
     assert not answers_kind("They trained in Russia.", "Where in Russia did they train?")
     assert question_kind("They were filmed training. Where was the camp?") == "place"
     assert question_kind("What did the U.S. say? How many troops went?") == "number"
+    assert question_kind("According to Foreign Policy Journal, when did it last fight abroad?") == "time"
+    assert question_kind("About how many people serve in its military?") == "number"
+    assert question_kind("Did they meet last year, and if so, how many times?") == "number"
+    assert question_kind("What does the general say the receiving country gains?") is None
 
 
 def test_a_claim_below_the_similarity_cut_is_kept_on_its_numbers_only_if_the_model_agrees(
