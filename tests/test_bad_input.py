@@ -58,7 +58,7 @@ def test_non_utf8_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "ok.txt").write_text("Officials in Lisbon opened a new metro line on 2026-02-01.")
-    (corpus / "bad.txt").write_bytes(b"\xff\xfe\xfa not utf-8")
+    (corpus / "bad.txt").write_bytes(b"caf\xe9 au lait, Latin-1 rather than UTF-8")
     result = run_cli("ingest", "--corpus", str(corpus), "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr
     assert "Warning: skipped bad.txt: it is not UTF-8 text" in result.stderr
