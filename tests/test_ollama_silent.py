@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import BotError
-from bot.backends import create_backend, with_deadlines
+from bot.backends import Backend, create_backend, with_deadlines
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
 from bot.settings import Settings
@@ -94,11 +94,16 @@ def test_probing_is_bounded_even_when_api_ps_hangs_too(tmp_path: Path) -> None:
     assert_reported_in_time(elapsed)
 
 
+def timed_auto(host: str, corpus: Path) -> tuple[Backend, float]:
+    """The backend `--backend auto` picks against `host`, and the seconds it took to pick."""
+    started = time.monotonic()
+    chosen = create_backend(Settings.resolve(corpus=corpus, backend="auto", ollama_host=host))
+    return chosen, time.monotonic() - started
+
+
 def test_auto_leaves_a_hung_server_for_the_bundled_model_within_2s(tmp_path: Path) -> None:
     with silent_server() as host:
-        started = time.monotonic()
-        chosen = create_backend(Settings.resolve(corpus=tmp_path, backend="auto", ollama_host=host))
-        elapsed = time.monotonic() - started
+        chosen, elapsed = timed_auto(host, tmp_path)
     assert isinstance(chosen, EmbeddedBackend), chosen
     assert chosen._llama is None  # chosen, not loaded: the model loads on the first question
     assert "does not answer (not even /api/version)" in chosen.note
@@ -107,9 +112,7 @@ def test_auto_leaves_a_hung_server_for_the_bundled_model_within_2s(tmp_path: Pat
 
 def test_auto_gives_up_within_2s_when_only_api_tags_hangs(tmp_path: Path) -> None:
     with standin_ollama(Script(replies=["x"], hang_on=("/api/tags",))) as host:
-        started = time.monotonic()
-        chosen = create_backend(Settings.resolve(corpus=tmp_path, backend="auto", ollama_host=host))
-        elapsed = time.monotonic() - started
+        chosen, elapsed = timed_auto(host, tmp_path)
     assert chosen.name == "embedded" and "answers /api/version but not /api/tags" in chosen.note
     assert elapsed < 2.0, elapsed
 
@@ -117,8 +120,6 @@ def test_auto_gives_up_within_2s_when_only_api_tags_hangs(tmp_path: Path) -> Non
 def test_auto_gives_up_within_2s_on_an_answer_that_drips(tmp_path: Path) -> None:
     """httpx's timeout bounds each read, not the request: a byte every 0.3 s would hold it for 6 s."""
     with standin_ollama(Script(replies=["x"], drip_on=("/api/version",))) as host:
-        started = time.monotonic()
-        chosen = create_backend(Settings.resolve(corpus=tmp_path, backend="auto", ollama_host=host))
-        elapsed = time.monotonic() - started
+        chosen, elapsed = timed_auto(host, tmp_path)
     assert chosen.name == "embedded" and "does not answer (not even /api/version)" in chosen.note
     assert elapsed < 2.0, elapsed

@@ -418,17 +418,14 @@ def test_bounding_keeps_the_newest_turns_that_fit() -> None:
 def scripted_app(
     embedded_bot: Bot, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Bot, Path]]:
-    from bot.ui import launch
-    from tests.test_ui import free_port
+    from tests.test_ui import served
 
     corpus = tmp_path_factory.mktemp("ui-limits") / "corpus"
     shutil.copytree(SEEDS, corpus)
     seeded = embedded_bot.for_corpus(corpus, corpus.parent / "data")
     bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
-    port = free_port()
-    app = launch(bot, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/", bot, corpus
-    app.close()
+    with served(bot) as url:
+        yield url, bot, corpus
 
 
 def test_a_rejected_question_never_enters_the_conversation(scripted_app: tuple[str, Bot, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -36,6 +37,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served(bot: Bot) -> Iterator[str]:
+    """The chat app for `bot` on a free loopback port, closed afterwards; yields its URL."""
+    port = free_port()
+    app = launch(bot, "127.0.0.1", port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
 @pytest.fixture(scope="module")
 def ui_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("ui") / "corpus"
@@ -45,11 +57,8 @@ def ui_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(embedded_bot: Bot, ui_corpus: Path) -> Iterator[str]:
-    bot = embedded_bot.for_corpus(ui_corpus, ui_corpus.parent / "data")
-    port = free_port()
-    app = launch(bot, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    with served(embedded_bot.for_corpus(ui_corpus, ui_corpus.parent / "data")) as url:
+        yield url
 
 
 def test_api_streams_a_cited_answer_and_keeps_sessions_apart(app_url: str) -> None:
@@ -157,10 +166,8 @@ def scripted_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         (corpus / name).write_text(text)
     loaded = Bot.load(corpus, corpus.parent / "data", backend="scripted")
     bot = Bot(loaded.settings, loaded.embedder, loaded.index, GatedBackend(loaded.settings))
-    port = free_port()
-    app = launch(bot, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/", bot, corpus
-    app.close()
+    with served(bot) as url:
+        yield url, bot, corpus
 
 
 def test_removing_an_article_not_in_the_list_is_a_short_error(scripted_ui: tuple[str, Bot, Path]) -> None:
