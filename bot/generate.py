@@ -6,10 +6,12 @@ sentence is the gold quote, the fact the key fact, and the model writes the ques
 answers (answer-aware question writing: far easier for a 1.5B model than inventing question, answer
 and quote at once). The item is kept only if the quote is verbatim in its passage, the key fact verbatim
 in the quote, the question does not give the answer away, and the model agrees the sentence answers it.
-Unanswerable items are questions on other topics (facts not in the corpus) and follow-up questions about
-a passage that it does not answer (on topic, not given); each is kept only if the model finds no answer
-in the passages the bot retrieves for it. Near-duplicates are dropped and every item is marked
-`generated: true`: a draft, not a gold set, until a person has read it.
+Unanswerable items are questions on other topics (facts not in the corpus), kept only if the model finds
+no answer in the passages the bot retrieves for them, and questions about a passage's events that ask for
+a kind of detail its article never gives (an amount of money, a percentage, …: on topic, not given), kept
+only if no passage the bot retrieves for them holds that kind of detail at all. That check is a rule, not
+the model's yes/no: the 1.5B model says "yes, answered" to most on-topic questions. Near-duplicates are
+dropped and every item is marked `generated: true`: a draft, not a gold set, until a person has read it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ ANSWERABLE_SHARE = 0.7  # the rest is split between off-topic and on-topic-not-g
 TRIES_PER_ITEM = 3  # candidates tried per wanted item before giving up on the kind
 QUESTION_TOKENS = 60
 MAX_QUESTION_CHARS = 200
-MIN_SHARED_WORDS = 2  # content words an answerable question must share with its sentence
+MIN_SHARED_WORDS = 2  # content words a question must share with its sentence or passage (on topic)
 DUPLICATE_COSINE = 0.9  # questions at least this close in meaning count as one
 UNANSWERABLE_CONTEXT = 2  # retrieved passages the model reads to confirm there is no answer
 META_WORDS = re.compile(r"\b(?:passage|article|sentence|text|excerpt|author)s?\b", re.I)
@@ -45,6 +47,21 @@ OFF_TOPICS = (
     "a football match", "a scientific discovery", "the weather", "a company's earnings", "a new medicine",
     "a music album", "a space mission", "a film release", "a train line", "a university", "a museum",
     "a tennis tournament", "a cooking competition", "a smartphone launch", "an art auction",
+)  # fmt: skip
+
+# Details a news story often leaves out: how a question asks for one, and what any mention of one looks
+# like. A question that asks for one is unanswered by passages that hold no such mention at all.
+ABSENT_DETAILS = (
+    ("an amount of money", re.compile(r"\bhow much\b|\b(?:cost|costs|spend|spent|pay|paid|price|worth|budget)\b", re.I),
+     re.compile(r"[$€£¥₩]|\b(?:dollars?|euros?|pounds sterling|yen|rubles?|roubles?|yuan)\b", re.I)),
+    ("a percentage", re.compile(r"\bpercent(?:age)?\b|\bper cent\b|\bproportion\b|\bshare\b", re.I),
+     re.compile(r"%|\bper ?cent\b", re.I)),
+    ("a distance", re.compile(r"\bhow far\b|\bdistance\b|\b(?:miles|kilomet(?:er|re)s)\b", re.I),
+     re.compile(r"\b(?:km|kilomet(?:er|re)s?|miles?)\b", re.I)),
+    ("a person's age", re.compile(r"\bhow old\b|\bage\b", re.I),
+     re.compile(r"\byears? old\b|\baged \d|\b\d{1,3}-year-old\b", re.I)),
+    ("a time of day", re.compile(r"\bwhat time\b|\btime of day\b", re.I),
+     re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)\b|\bo[’']clock\b", re.I)),
 )  # fmt: skip
 
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
@@ -130,9 +147,21 @@ def _drafts(
                 yield _unanswerable(question, "off_topic")
         return
     for passage in rng.sample(passages, min(tries, len(passages))):
+        article = bot.index.article_text(passage.source)
+        absent = [d for d in rng.sample(ABSENT_DETAILS, len(ABSENT_DETAILS)) if not d[2].search(article)]
+        if not absent:
+            continue
+        detail, asks, mention = absent[0]
         question = _question(bot.write("generate_not_given", system=SYSTEM_PROMPT,
-                                       max_tokens=QUESTION_TOKENS, passage=passage.text))  # fmt: skip
-        if question and not META_WORDS.search(question) and is_new(question) and _unanswered(bot, question):
+                                       max_tokens=QUESTION_TOKENS, passage=passage.text, detail=detail))  # fmt: skip
+        if (
+            question
+            and asks.search(question)
+            and not META_WORDS.search(question)
+            and len(content_words(question) & content_words(passage.text)) >= MIN_SHARED_WORDS
+            and is_new(question)
+            and _never_mentioned(bot, question, mention)
+        ):
             yield _unanswerable(question, "not_given", passage)
 
 
@@ -228,6 +257,15 @@ def _unanswered(bot: Bot, question: str) -> bool:
         return False
     evidence = "\n\n".join(p.text for p in passages)
     return _model_says_yes(bot, evidence=evidence, question=question) is False
+
+
+def _never_mentioned(bot: Bot, question: str, mention: re.Pattern[str]) -> bool:
+    """No article of a passage the bot retrieves for the question mentions the kind of detail it asks for."""
+    try:
+        passages = bot.retrieve(question)
+    except BotError:
+        return False
+    return not any(mention.search(bot.index.article_text(p.source)) for p in passages)
 
 
 def _model_says_yes(bot: Bot, *, evidence: str, question: str) -> bool | None:

@@ -5,7 +5,8 @@ clear cases: a name in it that no retrieved passage mentions (a false premise), 
 The model then answers from a few evidence sentences; its own "the articles don't say" is trusted.
 After generation every sentence must be supported by one evidence sentence: same numbers, names in
 the article, the same speaker for who-said-what, no flipped negation, and no added wording unless
-the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated.
+the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated
+(words the claim takes from the question count too: restating the question is no evidence).
 The supporting sentence becomes the citation's verbatim quote. What survives must answer the question
 asked, and the model must agree it does; otherwise the best evidence is quoted, or the bot refuses.
 """
@@ -48,6 +49,7 @@ NEGATION_MARGIN = 0.12  # a negated sentence this close to the best match contra
 NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
 MIN_EVIDENCE_CHARS = 3  # a shorter "sentence" is a stray fragment, not evidence
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
+STEM_CHARS = 5  # words sharing this many first letters share a stem ("deploy", "deployment")
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
 _MODEL_REFUSAL = re.compile(
@@ -515,16 +517,20 @@ class Grounder:
             if problems := conflicts[i]:
                 reasons = reasons or problems
                 continue
-            added = sorted(content_words(claim) - content_words(ev.quote) - content_words(check.question))
-            if (added or i in anchored) and not self._model_says("entail", claim=claim, evidence=ev.quote):
-                reasons = reasons or [f"not stated: {', '.join(added)}"]
+            claim_words, quote_words = content_words(claim), content_words(ev.quote)
+            added = sorted(claim_words - quote_words - content_words(check.question))
+            echoed = _echoed(claim, check.question, quote_words)
+            if (added or echoed or i in anchored) and not self._model_says(
+                "entail", claim=claim, evidence=ev.quote
+            ):
+                reasons = reasons or [f"not stated: {', '.join(added + echoed)}"]
                 continue
             return Verdict(sentence, ev, float(sims[i]))
         return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
 
     def answers(self, kept: list[Verdict], check: Check) -> bool:
         """Does what survived answer what was asked? It must rest on the evidence the model was shown,
-        hold the type of thing asked for (a number for how many, a date for when, …), come from passages
+        hold the type of thing asked for (a number for how many, a date for when, …), come from sentences
         that name the years the question names, and the model must agree the evidence shows it."""
         quotes = list(dict.fromkeys(v.evidence.quote for v in kept if v.evidence))
         text = " ".join(strip_citations(v.sentence) for v in kept)
@@ -537,8 +543,8 @@ class Grounder:
 
     @staticmethod
     def _names_the_years(ev: Evidence, question: str) -> bool:
-        """A passage about 2021 does not answer "Who won in 2022?"."""
-        return all(year in ev.passage.text for year in _YEAR.findall(question))
+        """A sentence about 2021 does not answer "Who won in 2022?", even in a passage that names 2022."""
+        return all(year in ev.quote for year in _YEAR.findall(question))
 
     def extractive_answer(self, check: Check) -> Verdict | None:
         """The best evidence sentence, quoted, if it holds what the question asks for and the model
@@ -557,6 +563,19 @@ class Grounder:
         alone decide (and say no)."""
         p_yes = self.ask_model(template, **variables) if self.ask_model else None
         return p_yes is not None and p_yes >= self.yes_threshold
+
+
+def _echoed(claim: str, question: str, quote_words: set[str]) -> list[str]:
+    """The question's own words that a claim repeats but its evidence sentence lacks ("won" in "X won
+    Wimbledon in 2019" resting on "Wimbledon 2019: X and Y"): restating the question is no evidence. Names
+    are checked elsewhere; a word sharing its first STEM_CHARS letters with one of the quote's counts as
+    there ("succeed", "success")."""
+    ordinary = content_words(" ".join(w for w in strip_citations(claim).split() if not w[:1].isupper()))
+    stems = {w[:STEM_CHARS] for w in quote_words}
+    return sorted(
+        w for w in ordinary & content_words(question) - quote_words
+        if len(w) < STEM_CHARS or w[:STEM_CHARS] not in stems
+    )  # fmt: skip
 
 
 def _repeats(sentence: str, earlier: str) -> bool:

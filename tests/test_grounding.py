@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot import Bot
-from bot.grounding import answers_kind, clean_sentence, question_kind
+from bot.claims import content_words
+from bot.grounding import _echoed, answers_kind, clean_sentence, question_kind
 
 
 def ask_with_draft(bot: Bot, question: str, draft: str, verdicts: list[str] | None = None, **settings: str):  # type: ignore[no-untyped-def]
@@ -144,6 +145,22 @@ def test_agreed_paraphrase_is_kept_and_the_model_was_asked(scripted_bot: Bot) ->
         m[-1]["content"] for m in scripted_bot.backend.prompts if m[-1]["content"].endswith("yes or no.")
     ]  # type: ignore[attr-defined]
     assert any("shipped" in prompt for prompt in asked)
+
+
+def test_restating_the_question_is_no_evidence(scripted_bot: Bot) -> None:
+    """Words the claim takes from the question must be in its evidence sentence too, or the model asked:
+    "met … and signed a treaty" does not say who cancelled it."""
+    question = "Who cancelled the joint defense and cooperation treaty in June 2023?"
+    draft = "Kim Jong-un cancelled the joint defense and cooperation treaty in June 2023 [1]."
+    answer = ask_with_draft(scripted_bot, question, draft, verdicts=["no"])
+    assert "cancelled" not in answer.text and draft.removesuffix(" [1].") in answer.removed_sentences[0]
+    asked = [m[-1]["content"] for m in scripted_bot.backend.prompts]  # type: ignore[attr-defined]
+    assert any("Proposed fact: Kim Jong-un cancelled" in prompt for prompt in asked), asked
+    signed = content_words("Kim Jong-un and Putin signed a joint defense treaty.")
+    assert _echoed(draft, question, signed) == sorted(content_words("cancelled cooperation"))
+    # names are checked elsewhere; one stem is enough ("succeed" rests on "success")
+    assert _echoed("Troops that succeed gain recognition.", "What do troops that succeed gain?",
+                   content_words("If troops achieve success, they gain recognition.")) == []  # fmt: skip
 
 
 def test_repeats_and_meta_sentences_never_reach_the_user(scripted_bot: Bot) -> None:

@@ -18,7 +18,7 @@ VARIABLES = {
     "judge_system": {},
     "generate_system": {},
     "generate_question": {"title": "Title", "sentence": SENTENCE, "answer": "1.2 million"},
-    "generate_not_given": {"passage": SENTENCE},
+    "generate_not_given": {"passage": SENTENCE, "detail": "an amount of money"},
     "generate_off_topic": {"topic": "a football match"},
     "condense": {
         "history": [{"role": "user", "content": "Who is Carl Schuster?"}],
