@@ -9,9 +9,10 @@ in the quote, the question does not give the answer away, and the model agrees t
 Unanswerable items are questions on other topics (facts not in the corpus), kept only if the model finds
 no answer in the passages the bot retrieves for them, and questions about a passage's events that ask for
 a kind of detail its article never gives (an amount of money, a percentage, …: on topic, not given), kept
-only if no passage the bot retrieves for them holds that kind of detail at all. That check is a rule, not
-the model's yes/no: the 1.5B model says "yes, answered" to most on-topic questions. Near-duplicates are
-dropped and every item is marked `generated: true`: a draft, not a gold set, until a person has read it.
+only if they ask for it and no article the bot retrieves passages from mentions that kind of detail at
+all. That check is a rule, not the model's yes/no: the 1.5B model says "yes, answered" to most on-topic
+questions. Near-duplicates are dropped and every item is marked `generated: true`: a draft, not a gold
+set, until a person has read it.
 """
 
 from __future__ import annotations
