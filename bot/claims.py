@@ -65,6 +65,8 @@ def _wordlist(name: str) -> list[list[str]]:
 STOP_NAMES = {row[0] for row in _wordlist("stop_names.txt")}
 # News names a country by its capital ("Pyongyang shipped…", "talks with Moscow"): capital -> country.
 CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals.tsv")}
+# Offices a question may ask who holds, each with the other ways news writes it ("CEO", "chief executive").
+OFFICES = _wordlist("offices.tsv")
 
 
 def strip_citations(text: str) -> str:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
@@ -50,19 +50,32 @@ OFF_TOPICS = (
     "a tennis tournament", "a cooking competition", "a smartphone launch", "an art auction",
 )  # fmt: skip
 
-# Details a news story often leaves out: how a question asks for one, and what any mention of one looks
-# like. A question that asks for one is unanswered by passages that hold no such mention at all.
+
+class Detail(NamedTuple):
+    """A detail a news story often leaves out: how a question asks for one, and what any mention of one
+    looks like. A question that asks for one is unanswered by passages that hold no such mention at all."""
+
+    name: str
+    asks: re.Pattern[str]
+    mention: re.Pattern[str]
+
+
 ABSENT_DETAILS = (
-    ("an amount of money", re.compile(r"\bhow much\b|\b(?:cost|costs|spend|spent|pay|paid|price|worth|budget)\b", re.I),
-     re.compile(r"[$€£¥₩]|\b(?:dollars?|euros?|pounds sterling|yen|rubles?|roubles?|yuan)\b", re.I)),
-    ("a percentage", re.compile(r"\bpercent(?:age)?\b|\bper cent\b|\bproportion\b|\bshare\b", re.I),
-     re.compile(r"%|\bper ?cent\b", re.I)),
-    ("a distance", re.compile(r"\bhow far\b|\bdistance\b|\b(?:miles|kilomet(?:er|re)s)\b", re.I),
-     re.compile(r"\b(?:km|kilomet(?:er|re)s?|miles?)\b", re.I)),
-    ("a person's age", re.compile(r"\bhow old\b|\bage\b", re.I),
-     re.compile(r"\byears? old\b|\baged \d|\b\d{1,3}-year-old\b", re.I)),
-    ("a time of day", re.compile(r"\bwhat time\b|\btime of day\b", re.I),
-     re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)\b|\bo[’']clock\b", re.I)),
+    Detail("an amount of money",
+           re.compile(r"\bhow much\b|\b(?:cost|costs|spend|spent|pay|paid|price|worth|budget)\b", re.I),
+           re.compile(r"[$€£¥₩]|\b(?:dollars?|euros?|pounds sterling|yen|rubles?|roubles?|yuan)\b", re.I)),
+    Detail("a percentage",
+           re.compile(r"\bpercent(?:age)?\b|\bper cent\b|\bproportion\b|\bshare\b", re.I),
+           re.compile(r"%|\bper ?cent\b", re.I)),
+    Detail("a distance",
+           re.compile(r"\bhow far\b|\bdistance\b|\b(?:miles|kilomet(?:er|re)s)\b", re.I),
+           re.compile(r"\b(?:km|kilomet(?:er|re)s?|miles?)\b", re.I)),
+    Detail("a person's age",
+           re.compile(r"\bhow old\b|\bage\b", re.I),
+           re.compile(r"\byears? old\b|\baged \d|\b\d{1,3}-year-old\b", re.I)),
+    Detail("a time of day",
+           re.compile(r"\bwhat time\b|\btime of day\b", re.I),
+           re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)\b|\bo[’']clock\b", re.I)),
 )  # fmt: skip
 
 _MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
@@ -149,19 +162,19 @@ def _drafts(
         return
     for passage in rng.sample(passages, min(tries, len(passages))):
         article = bot.index.article_text(passage.source)
-        absent = [d for d in rng.sample(ABSENT_DETAILS, len(ABSENT_DETAILS)) if not d[2].search(article)]
+        absent = [d for d in rng.sample(ABSENT_DETAILS, len(ABSENT_DETAILS)) if not d.mention.search(article)]
         if not absent:
             continue
-        detail, asks, mention = absent[0]
+        detail = absent[0]
         question = _question(bot.write("generate_not_given", system=SYSTEM_PROMPT,
-                                       max_tokens=QUESTION_TOKENS, passage=passage.text, detail=detail))  # fmt: skip
+                                       max_tokens=QUESTION_TOKENS, passage=passage.text, detail=detail.name))  # fmt: skip
         if (
             question
-            and asks.search(question)
+            and detail.asks.search(question)
             and not META_WORDS.search(question)
             and len(content_words(question) & content_words(passage.text)) >= MIN_SHARED_WORDS
             and is_new(question)
-            and _never_mentioned(bot, question, mention)
+            and _never_mentioned(bot, question, detail.mention)
         ):
             yield _unanswerable(question, "not_given", passage)
 

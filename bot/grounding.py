@@ -8,7 +8,9 @@ the article, the same speaker for who-said-what, no flipped negation, and no add
 the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated
 (words the claim takes from the question count too: restating the question is no evidence).
 The supporting sentence becomes the citation's verbatim quote. What survives must answer the question
-asked, and the model must agree it does; otherwise the best evidence is quoted, or the bot refuses.
+asked (the kind of thing asked for, from sentences that name its years and give an office it asks about
+to the organisation it names), and the model must agree it does; otherwise the best evidence sentence,
+if whole and passing the same checks, is quoted, or the bot refuses.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from bot.answer import Citation, Passage
 from bot.claims import (
+    OFFICES,
     clean_word,
     contains_name,
     content_words,
@@ -81,8 +84,19 @@ _SPEECH = re.compile(
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
 )
+_OFFICE_FORMS = "|".join(
+    re.escape(f) for f in sorted((f for row in OFFICES for f in row), key=len, reverse=True)
+)
+# "Who is the president of Ukraine?", "What is the name of the head of Ukraine's intelligence agency?"
+_OFFICE_QUESTION = re.compile(
+    rf"\b(?i:who|name of)\b.*?\b(?P<office>(?i:{_OFFICE_FORMS}))\s+of\s+(?:the\s+)?"
+    r"(?P<org>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+)
+_NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
+# A whole sentence ends in . ! or ? (perhaps inside a quote or bracket); a snippet cut off with "..." does not.
+_WHOLE_SENTENCE = re.compile(r"(?<![.…])[.!?][\"”’')\]]*$")
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MONTH = re.compile(_MONTH_NAMES)
@@ -233,6 +247,33 @@ def answers_kind(text: str, question: str) -> bool:
                 return True
         return False
     return True
+
+
+def holds_office(text: str, question: str) -> bool:
+    """Does `text` give the office the question asks about to the organisation it names ("Ukrainian
+    President …", "president of FIFA", "Google's chief executive")? A president of Russia, of the NFL
+    Players Association or a former president does not answer "Who is the president of …?". True when
+    the question asks about no office."""
+    match = _OFFICE_QUESTION.search(question)
+    if not match:
+        return True
+    asked = match.group("office").lower()
+    forms = next(row for row in OFFICES if asked in row)
+    office = "(?i:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")"
+    words = [re.sub(r"['’]s$", "", w) for w in match.group("org").split()]
+    # "Ukrainian" for Ukraine, "Directorate's" for Directorate; "U.S." for United States
+    stems = [re.escape(w[:STEM_CHARS]) + r"[\w'’]*" if len(w) > STEM_CHARS else re.escape(w) for w in words]
+    org = r"\s+".join(stems)
+    if len(words) > 1:
+        org = rf"(?:{org}|{'[.]?'.join(w[0] for w in words)}[.]?)"
+    org = f"(?i:{org})"
+    return any(
+        re.search(pattern, text)
+        for pattern in (
+            rf"{_NOT_NOW}\b{org}(?:['’]s)?\s+{office}\b",  # "Facebook CEO", "Ukraine's president"
+            rf"{_NOT_NOW}\b{office}\s+(?:[A-Z][\w'’.-]*\s+){{0,3}}of\s+(?:the\s+)?{org}(?![\w'’]*\s+[A-Z])",
+        )
+    )
 
 
 def quantity_nouns(question: str) -> list[str]:
@@ -512,14 +553,15 @@ class Grounder:
             # A close sentence says the opposite: that outweighs a looser sentence that seems to agree.
             return Verdict(sentence, None, float(sims.max()), ["negation"])
         reasons: list[str] = []
+        asked = content_words(check.question)
         for i in candidates + anchored:
             ev = evidence.items[i]
             if problems := conflicts[i]:
                 reasons = reasons or problems
                 continue
             claim_words, quote_words = content_words(claim), content_words(ev.quote)
-            added = sorted(claim_words - quote_words - content_words(check.question))
-            echoed = _echoed(claim, check.question, quote_words)
+            added = sorted(claim_words - quote_words - asked)
+            echoed = _echoed(claim, asked, quote_words)
             if (added or echoed or i in anchored) and not self._model_says(
                 "entail", claim=claim, evidence=ev.quote
             ):
@@ -538,6 +580,7 @@ class Grounder:
             any(v.evidence in check.shown for v in kept)
             and answers_kind(text, check.question)
             and all(self._names_the_years(v.evidence, check.question) for v in kept if v.evidence)
+            and holds_office(" ".join(quotes), check.question)
             and self._model_says("correct", evidence=" ".join(quotes), question=check.question, answer=text)
         )
 
@@ -547,11 +590,14 @@ class Grounder:
         return all(year in ev.quote for year in _YEAR.findall(question))
 
     def extractive_answer(self, check: Check) -> Verdict | None:
-        """The best evidence sentence, quoted, if it holds what the question asks for and the model
-        agrees it answers the question; quoting a merely nearby sentence would mislead."""
+        """The best evidence sentence, quoted, if it is a whole sentence, holds what the question asks for
+        and the model agrees it answers the question; quoting a merely nearby sentence, a headline or a
+        snippet cut off mid-sentence ("… Serena Williams and Johanna Konta ...") would mislead."""
         for ev, score in check.ranked[:2]:
             if (
-                answers_kind(ev.quote, check.question)
+                _WHOLE_SENTENCE.search(ev.quote.strip())
+                and answers_kind(ev.quote, check.question)
+                and holds_office(ev.quote, check.question)
                 and self._names_the_years(ev, check.question)
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
@@ -565,15 +611,15 @@ class Grounder:
         return p_yes is not None and p_yes >= self.yes_threshold
 
 
-def _echoed(claim: str, question: str, quote_words: set[str]) -> list[str]:
-    """The question's own words that a claim repeats but its evidence sentence lacks ("won" in "X won
-    Wimbledon in 2019" resting on "Wimbledon 2019: X and Y"): restating the question is no evidence. Names
-    are checked elsewhere; a word sharing its first STEM_CHARS letters with one of the quote's counts as
-    there ("succeed", "success")."""
+def _echoed(claim: str, asked: set[str], quote_words: set[str]) -> list[str]:
+    """The question's content words (`asked`) that a claim repeats but its evidence sentence lacks ("won"
+    in "X won Wimbledon in 2019" resting on "Wimbledon 2019: X and Y"): restating the question is no
+    evidence. Names are checked elsewhere; a word sharing its first STEM_CHARS letters with one of the
+    quote's counts as there ("succeed", "success")."""
     ordinary = content_words(" ".join(w for w in strip_citations(claim).split() if not w[:1].isupper()))
     stems = {w[:STEM_CHARS] for w in quote_words}
     return sorted(
-        w for w in ordinary & content_words(question) - quote_words
+        w for w in ordinary & asked - quote_words
         if len(w) < STEM_CHARS or w[:STEM_CHARS] not in stems
     )  # fmt: skip
 

@@ -188,11 +188,12 @@ def test_near_duplicate_questions_are_dropped(scripted_bot: Bot) -> None:
 def test_an_on_topic_question_is_unanswered_only_if_no_retrieved_article_mentions_its_kind_of_detail(
     scripted_bot: Bot,
 ) -> None:
-    details = {detail: (asks, mention) for detail, asks, mention in ABSENT_DETAILS}
-    asks_money, money = details["an amount of money"]
+    details = {d.name: d for d in ABSENT_DETAILS}
+    asks_money, money = details["an amount of money"].asks, details["an amount of money"].mention
     assert asks_money.search("How much did the deal cost?") and not asks_money.search("How many troops?")
     assert money.search("a $2 million deal") and money.search("40 million euros") and not money.search("won")
-    assert details["a percentage"][1].search("up 4%") and details["a percentage"][1].search("12 per cent")
+    percentage = details["a percentage"].mention
+    assert percentage.search("up 4%") and percentage.search("12 per cent")
     # The seeds never give a sum of money; a month they do give.
     assert _never_mentioned(scripted_bot, "How much is Russia paying North Korea for its troops?", money)
     october = re.compile(r"\bOctober\b")

@@ -3,11 +3,14 @@ stay with verbatim quotes. The model's yes/no checks are scripted too (`verdicts
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot import Bot
 from bot.claims import content_words
-from bot.grounding import _echoed, answers_kind, clean_sentence, question_kind
+from bot.grounding import _echoed, answers_kind, clean_sentence, holds_office, question_kind
+from tests.conftest import ScriptedBackend
 
 
 def ask_with_draft(bot: Bot, question: str, draft: str, verdicts: list[str] | None = None, **settings: str):  # type: ignore[no-untyped-def]
@@ -157,9 +160,9 @@ def test_restating_the_question_is_no_evidence(scripted_bot: Bot) -> None:
     asked = [m[-1]["content"] for m in scripted_bot.backend.prompts]  # type: ignore[attr-defined]
     assert any("Proposed fact: Kim Jong-un cancelled" in prompt for prompt in asked), asked
     signed = content_words("Kim Jong-un and Putin signed a joint defense treaty.")
-    assert _echoed(draft, question, signed) == sorted(content_words("cancelled cooperation"))
+    assert _echoed(draft, content_words(question), signed) == sorted(content_words("cancelled cooperation"))
     # names are checked elsewhere; one stem is enough ("succeed" rests on "success")
-    assert _echoed("Troops that succeed gain recognition.", "What do troops that succeed gain?",
+    assert _echoed("Troops that succeed gain recognition.", content_words("What do troops that succeed gain?"),
                    content_words("If troops achieve success, they gain recognition.")) == []  # fmt: skip
 
 
@@ -237,3 +240,39 @@ def test_a_claim_below_the_similarity_cut_is_kept_on_its_numbers_only_if_the_mod
     kept = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"] * 4)
     assert not kept.refused and not kept.extractive and "February 2022" in kept.citations[0].quote
     assert ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 8).refused
+
+
+def test_the_fallback_quotes_whole_sentences_not_cut_off_snippets(embedded_bot: Bot, tmp_path: Path) -> None:
+    """A search snippet cut off mid-sentence may name the wrong winner; only a whole sentence is quoted."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    question = "Who won the women's singles at Wimbledon in 2019?"
+    cut = "Wimbledon 2019 women's singles: Serena Williams and Johanna Konta ..."
+    whole = "Simona Halep won the women's singles at Wimbledon in 2019."
+    answers = {}
+    for name, snippet in (("cut", cut), ("whole", whole)):
+        (corpus / "wimbledon.txt").write_text(f"Wimbledon 2019\n\n{snippet}\n\nTickets sold out in March.\n")
+        seeded = embedded_bot.for_corpus(corpus, tmp_path / f"data-{name}")
+        bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+        answers[name] = ask_with_draft(bot, question, "It was a close final [1].")
+    assert answers["cut"].refused, answers["cut"].text
+    assert answers["whole"].extractive and "Simona Halep" in answers["whole"].text, answers["whole"].text
+
+
+def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
+    ukraine = "Who is the president of Ukraine?"
+    assert not holds_office("The report was not confirmed by Russian President Vladimir Putin.", ukraine)
+    assert holds_office("Ukrainian President Volodymyr Zelensky said so.", ukraine)
+    assert holds_office("President Zelensky of Ukraine said so.", ukraine)
+    nfl = "Who is the president of the NFL?"
+    assert not holds_office(
+        "The board re-elected JC Tretter as president of the NFL Players Association.", nfl
+    )
+    fifa = "Who is the president of FIFA?"
+    assert not holds_office("Sepp Blatter, the former president of FIFA, spoke.", fifa)
+    assert holds_office("Gianni Infantino, president of FIFA, spoke.", fifa)
+    assert holds_office(
+        "Google's chief executive, Sundar Pichai, spoke.", "Who is the CEO of Google in 2021?"
+    )
+    assert holds_office("U.S. President Joe Biden spoke.", "Who is the president of the United States?")
+    assert holds_office("Anything at all.", "Who confirmed the deployment?")  # no office asked about
