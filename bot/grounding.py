@@ -327,6 +327,19 @@ def clause_windows(sentence: str) -> list[str]:
     return list(dict.fromkeys(windows))
 
 
+def passage_sentences(article: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) in `article` of every sentence that the passage at [start, end) overlaps, whole: a
+    passage cut inside a sentence still offers all of it, speaker included ("Carl Schuster … explained
+    that …", not "Pacific Command … explained that …"). Sentences never cross a paragraph break, so only
+    the paragraphs around the passage are split."""
+    low = article.rfind("\n\n", 0, start) + 1  # 0 when the passage is in the first paragraph
+    high = article.find("\n\n", end)
+    high = len(article) if high < 0 else high
+    return [
+        (low + s, low + e) for s, e in sentence_spans(article[low:high]) if low + e > start and low + s < end
+    ]
+
+
 class EvidenceSet:
     """The sentences of the retrieved passages, embedded once per question (with their clauses, so a
     claim about part of a long sentence still finds it)."""
@@ -346,10 +359,11 @@ class EvidenceSet:
         seen: set[tuple[str, int]] = set()
         for p in passages:
             article = article_texts[p.source]
-            for s, e in sentence_spans(p.text):
-                start, end = p.start + s, p.start + e
+            if article[p.start : p.end] != p.text:
+                continue  # the article changed since this passage was cut: its offsets mean nothing
+            for start, end in passage_sentences(article, p.start, p.end):
                 quote = article[start:end]
-                if quote != p.text[s:e] or len(quote) < MIN_EVIDENCE_CHARS or (p.source, start) in seen:
+                if len(quote) < MIN_EVIDENCE_CHARS or (p.source, start) in seen:
                     continue  # overlapping chunks repeat sentences; keep the best-ranked copy
                 if quote.rstrip('"”’)').endswith("?"):
                     continue  # an article's own question ("The question arises: …?") states nothing

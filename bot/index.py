@@ -22,10 +22,9 @@ from tqdm import tqdm
 
 from bot.answer import Passage
 from bot.articles import Article, check_corpus, read_corpus
-from bot.claims import sentence_spans
 from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
-from bot.grounding import MIN_EVIDENCE_CHARS, clause_windows
+from bot.grounding import MIN_EVIDENCE_CHARS, clause_windows, passage_sentences
 from bot.settings import BUNDLED_EMBED_MODEL, Settings
 from bot.store import Store, vector_bytes
 
@@ -184,16 +183,16 @@ def window_hash(text: str) -> int:
 
 def evidence_windows(text: str, passages: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """(start, end, window text) of every sentence of every passage, as the grounder's EvidenceSet cuts
-    them (the passage's own sentence spans, located verbatim in the article) with their clause windows,
-    each once per sentence (a passage may start inside a sentence: its fragment is a sentence too)."""
+    them (whole sentences of the article, even where a passage starts or ends inside one) with their
+    clause windows, each once per sentence."""
     windows: dict[tuple[int, int, str], None] = {}
-    for passage_start, _, passage_text in passages:
-        for s, e in sentence_spans(passage_text):
-            start, end = passage_start + s, passage_start + e
+    for passage_start, passage_end, passage_text in passages:
+        if text[passage_start:passage_end] != passage_text:
+            continue
+        for start, end in passage_sentences(text, passage_start, passage_end):
             quote = text[start:end]
-            if quote != passage_text[s:e] or len(quote) < MIN_EVIDENCE_CHARS:
-                continue
-            windows.update(dict.fromkeys((start, end, window) for window in clause_windows(quote)))
+            if len(quote) >= MIN_EVIDENCE_CHARS:
+                windows.update(dict.fromkeys((start, end, window) for window in clause_windows(quote)))
     return list(windows)
 
 
@@ -501,7 +500,7 @@ class ArticleIndex:
         rows = self.store.read(
             """SELECT s.article, s.window_hashes, s.embeddings FROM {s}.sentences s
                JOIN unnest(%s::text[], %s::int[], %s::int[]) r (article, lo, hi)
-                 ON s.article = r.article AND s.start_char >= r.lo AND s.start_char < r.hi""",
+                 ON s.article = r.article AND s.end_char > r.lo AND s.start_char < r.hi""",
             ([p.source for p in passages], [p.start for p in passages], [p.end for p in passages]),
             binary=True,
         )

@@ -73,10 +73,10 @@ def sources_html(answer: Answer, bot: Bot) -> str:
     by_number = {p.number: p for p in answer.passages}
     for c in answer.citations:
         p = by_number[c.number]
-        start, end = c.start - p.start, c.end - p.start
-        body = (
-            html.escape(p.text[:start]) + f"<mark>{html.escape(c.quote)}</mark>" + html.escape(p.text[end:])
-        )
+        # The quote is a whole sentence of the article; a passage cut inside it is shown widened to it.
+        article = bot.index.article_text(c.source)
+        before, after = article[min(p.start, c.start) : c.start], article[c.end : max(p.end, c.end)]
+        body = html.escape(before) + f"<mark>{html.escape(c.quote)}</mark>" + html.escape(after)
         parts.append(_passage_block(c.number, c.title, c.source, body))
     return "".join(parts) or "<p>No sources.</p>"
 

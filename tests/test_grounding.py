@@ -9,7 +9,14 @@ import pytest
 
 from bot import Bot
 from bot.claims import content_words
-from bot.grounding import _echoed, answers_kind, clean_sentence, holds_office, question_kind
+from bot.grounding import (
+    _echoed,
+    answers_kind,
+    clean_sentence,
+    holds_office,
+    passage_sentences,
+    question_kind,
+)
 from tests.conftest import ScriptedBackend
 
 
@@ -276,3 +283,18 @@ def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
     )
     assert holds_office("U.S. President Joe Biden spoke.", "Who is the president of the United States?")
     assert holds_office("Anything at all.", "Who confirmed the deployment?")  # no office asked about
+
+
+def test_a_passage_cut_inside_a_sentence_offers_the_whole_sentence() -> None:
+    """Chunk overlap starts passages mid-sentence; the fragment would lose its speaker."""
+    article = (
+        "North Korea sent troops.\n\nCarl Schuster, former Director of Operations at the U.S. Pacific "
+        "Command, explained that they will gain experience. They may return home.\n\nA new paragraph."
+    )
+    start, end = article.index("Pacific"), article.index("They may") + len("They")
+    sentences = [article[a:b] for a, b in passage_sentences(article, start, end)]
+    assert sentences == [
+        "Carl Schuster, former Director of Operations at the U.S. Pacific Command, explained that they will "
+        "gain experience.",
+        "They may return home.",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from bot import Bot, BotError, Settings
+from bot.answer import Answer, Citation, Passage
+from bot.grounding import passage_sentences
 from bot.ui import (
     MAX_NAME_BYTES,
     MAX_SUGGESTIONS,
@@ -24,6 +27,7 @@ from bot.ui import (
     launch,
     missing_article_message,
     safe_name,
+    sources_html,
 )
 from tests.conftest import ScriptedBackend
 from tests.scripted_plugin import error_line, plugin_env, run_bot, start_bot
@@ -373,3 +377,21 @@ def test_a_waiting_user_sees_their_place_in_the_queue(scripted_ui: tuple[str, Bo
             assert "1.2 million" in page.locator("#chat [data-testid='bot']").last.inner_text()
         for b in browsers:
             b.close()
+
+
+def test_a_quote_wider_than_its_passage_is_shown_whole(scripted_bot: Bot) -> None:
+    """A passage cut inside a sentence cites the whole sentence: the sources panel widens to show it."""
+    index = scripted_bot.index
+    cut, (start, end) = next(
+        (p, first)
+        for p in index.passages()
+        if (first := passage_sentences(index.texts[p.source], p.start, p.end)[0])[0] < p.start
+    )  # a passage that begins inside a sentence (chunks overlap)
+    article = index.texts[cut.source]
+    passage = Passage(1, cut.source, "t", None, cut.text, cut.start, cut.end, 1.0)
+    citation = Citation(1, cut.source, "t", article[start:end], start, end)
+    answer = Answer("q", "a [1].", False, [citation], [passage], "q", "scripted", "scripted-1")
+    shown = sources_html(answer, scripted_bot)
+    assert f"<mark>{html.escape(article[start:end])}</mark>" in shown
+    assert html.escape(article[end : cut.end]) in shown  # the rest of the passage follows, once
+    assert shown.count(html.escape(article[cut.start : end])) == 1
