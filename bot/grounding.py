@@ -88,8 +88,10 @@ _OFFICE_FORMS = "|".join(
     re.escape(f) for f in sorted((f for row in OFFICES for f in row), key=len, reverse=True)
 )
 # "Who is the president of Ukraine?", "What is the name of the head of Ukraine's intelligence agency?"
+# (not "Who met the president of Ukraine?": that asks for someone else)
 _OFFICE_QUESTION = re.compile(
-    rf"\b(?i:who|name of)\b.*?\b(?P<office>(?i:{_OFFICE_FORMS}))\s+of\s+(?:the\s+)?"
+    r"^\s*(?i:who(?:\s+is|\s+was|\s+will\s+be|\s+has\s+been|['’]s)|(?:what\s+is\s+)?the\s+name\s+of)\s+"
+    rf"(?:the\s+)?(?:(?i:new|current|present)\s+)?(?P<office>(?i:{_OFFICE_FORMS}))\s+of\s+(?:the\s+)?"
     r"(?P<org>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer

@@ -283,6 +283,9 @@ def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
     )
     assert holds_office("U.S. President Joe Biden spoke.", "Who is the president of the United States?")
     assert holds_office("Anything at all.", "Who confirmed the deployment?")  # no office asked about
+    # "Who met the leader …" asks for someone else, not for the leader
+    assert holds_office("Putin met Kim Jong-un.", "Who met the leader of North Korea?")
+    assert not holds_office("Putin met Kim Jong-un.", "Who is the new leader of North Korea?")
 
 
 def test_a_passage_cut_inside_a_sentence_offers_the_whole_sentence() -> None:
