@@ -25,10 +25,12 @@ MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_SHORT_MONTHS = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"  # a dateline's "Nov 1, 2021"
 _DATE_PATTERNS = (
     re.compile(r"\b(\d{4}-\d{2}-\d{2})\b"),
     re.compile(rf"\b((?:{_MONTHS}) \d{{1,2}}, \d{{4}})\b"),
     re.compile(rf"\b(\d{{1,2}} (?:{_MONTHS}) \d{{4}})\b"),
+    re.compile(rf"\b((?:{_SHORT_MONTHS})\.? \d{{1,2}}, \d{{4}})\b"),
 )
 
 

@@ -138,6 +138,7 @@ def names_in(sentence: str, ordinary: str = "") -> set[str]:
 
 _DEMONYM = re.compile(r"(?:ian|ese|an|n|s)$")
 STEM_MIN = 4  # shorter names ("UN", "Kim") must match exactly
+ABBREVIATION_MAX = 4  # letters of an abbreviation that may be written with dots or without ("U.S.", "US")
 
 
 def contains_name(text_lower: str, name: str) -> bool:
@@ -149,6 +150,11 @@ def contains_name(text_lower: str, name: str) -> bool:
 
 
 def _contains_form(text_lower: str, name: str) -> bool:
+    letters = name.replace(".", "")
+    if len(letters) <= ABBREVIATION_MAX and letters.isalpha() and letters.isupper():
+        # An abbreviation is written with or without dots: "U.S." and "US", "U.N." and "UN".
+        pattern = r"\.?".join(re.escape(c) for c in letters.lower()) + r"\.?"
+        return re.search(r"(?<!\w)" + pattern + r"(?!\w)", text_lower) is not None
     name = name.lower()
     stem = _DEMONYM.sub("", name)
     if len(stem) < STEM_MIN:

@@ -8,16 +8,19 @@ the article, the same speaker for who-said-what, no flipped negation, and no add
 the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated
 (words the claim takes from the question count too: restating the question is no evidence).
 The supporting sentence becomes the citation's verbatim quote. What survives must answer the question
-asked (the kind of thing asked for, from sentences that name its years and give an office it asks about
-to the organisation it names), and the model must agree it does; otherwise the best evidence sentence,
-if whole and passing the same checks, is quoted, or the bot refuses.
+asked (the kind of thing asked for, from sentences that name its years, or name none in an article
+dated in them, and give an office it asks about to the organisation it names), and the model must agree
+it does; otherwise the best evidence sentence, if whole and passing the same checks, is quoted, or the
+bot refuses.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -53,6 +56,8 @@ NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved 
 MIN_EVIDENCE_CHARS = 3  # a shorter "sentence" is a stray fragment, not evidence
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
 STEM_CHARS = 5  # words sharing this many first letters share a stem ("deploy", "deployment")
+ARTICLES_CACHED = 32  # articles whose sentence split is kept: a few questions' worth of retrieved passages
+QUESTIONS_CACHED = 64  # questions whose office patterns are kept
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
 _MODEL_REFUSAL = re.compile(
@@ -95,6 +100,8 @@ _OFFICE_QUESTION = re.compile(
     r"(?P<org>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer
+# A name right after a preposition of direction or place: "… delivered 13,000 containers … to Russia".
+_DIRECTED = re.compile(r"\b(to|from|into|in)\s+(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 # A whole sentence ends in . ! or ? (perhaps inside a quote or bracket); a snippet cut off with "..." does not.
@@ -137,6 +144,11 @@ class Evidence:
     quote: str
     start: int
     end: int
+
+    def names_year(self, year: str) -> bool:
+        """The sentence names the year, or names none and its article is dated in it: "Facebook CEO Mark
+        Zuckerberg …" in an article of Nov 1, 2021 speaks of 2021."""
+        return year in self.quote or (not _YEAR.search(self.quote) and year in (self.passage.date or ""))
 
     def citation(self) -> Citation:
         p = self.passage
@@ -251,14 +263,37 @@ def answers_kind(text: str, question: str) -> bool:
     return True
 
 
+def fits(text: str, evidence: list[Evidence], question: str) -> bool:
+    """Could `text`, resting on `evidence`, answer the question? It holds the kind of thing asked for,
+    its sentences name the years the question names (a sentence about 2021 does not answer "Who won in
+    2022?", even in a passage that names 2022), give an office asked about to the organisation the
+    question names, and send nothing the other way round ("… North Korea has delivered … to Russia"
+    does not answer "How many containers has Russia shipped to North Korea?")."""
+    years = _YEAR.findall(question)
+    return (
+        answers_kind(text, question)
+        and all(ev.names_year(year) for ev in evidence for year in years)
+        and holds_office(" ".join(ev.quote for ev in evidence), question)
+        and not any(_swapped(question, ev.quote) for ev in evidence)
+    )
+
+
 def holds_office(text: str, question: str) -> bool:
     """Does `text` give the office the question asks about to the organisation it names ("Ukrainian
     President …", "president of FIFA", "Google's chief executive")? A president of Russia, of the NFL
     Players Association or a former president does not answer "Who is the president of …?". True when
     the question asks about no office."""
+    patterns = _office_patterns(question)
+    return patterns is None or any(pattern.search(text) for pattern in patterns)
+
+
+@lru_cache(maxsize=QUESTIONS_CACHED)
+def _office_patterns(question: str) -> tuple[re.Pattern[str], ...] | None:
+    """The ways a text can give the office a question asks about to its organisation; None if it asks
+    about no office. Built once per question: every claim and candidate quote is matched against them."""
     match = _OFFICE_QUESTION.search(question)
     if not match:
-        return True
+        return None
     asked = match.group("office").lower()
     forms = next(row for row in OFFICES if asked in row)
     office = "(?i:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")"
@@ -269,12 +304,11 @@ def holds_office(text: str, question: str) -> bool:
     if len(words) > 1:
         org = rf"(?:{org}|{'[.]?'.join(w[0] for w in words)}[.]?)"
     org = f"(?i:{org})"
-    return any(
-        re.search(pattern, text)
-        for pattern in (
-            rf"{_NOT_NOW}\b{org}(?:['’]s)?\s+{office}\b",  # "Facebook CEO", "Ukraine's president"
-            rf"{_NOT_NOW}\b{office}\s+(?:[A-Z][\w'’.-]*\s+){{0,3}}of\s+(?:the\s+)?{org}(?![\w'’]*\s+[A-Z])",
-        )
+    return (
+        re.compile(rf"{_NOT_NOW}\b{org}(?:['’]s)?\s+{office}\b"),  # "Facebook CEO", "Ukraine's president"
+        re.compile(
+            rf"{_NOT_NOW}\b{office}\s+(?:[A-Z][\w'’.-]*\s+){{0,3}}of\s+(?:the\s+)?{org}(?![\w'’]*\s+[A-Z])"
+        ),
     )
 
 
@@ -319,6 +353,38 @@ def _speakers(text: str) -> set[str]:
     return names_in(text[: match.start()], ordinary=ANY_TEXT)
 
 
+def _directions(text: str) -> list[tuple[str, str, str]]:
+    """(name, preposition, name) for each name right after "to", "from", "into" or "in", with the nearest
+    name before it: "North Korea has delivered … missiles to Russia" -> (North Korea, to, Russia)."""
+    text = strip_citations(text)
+    found = []
+    for match in _DIRECTED.finditer(text):
+        name, following = match.group(2).rstrip("."), text[match.end() :].split()[:1]
+        if re.search(r"['’]s$", name) or (
+            following and content_words(following[0]) and following[0].islower()
+        ):
+            continue  # not where something goes: "in Russia's military", "in the Ukraine war"
+        if before := _NAME_RUN.findall(text[: match.start()]):
+            found.append((before[-1], match.group(1).lower(), name))
+    return found
+
+
+def _same_name(a: str, b: str) -> bool:
+    return contains_name(a.lower(), b) or contains_name(b.lower(), a)  # "Russian" and "Russia"
+
+
+def _swapped(claim: str, quote: str) -> bool:
+    """The claim sends something the other way round from its evidence sentence: "Russia has delivered
+    13,000 containers to North Korea" against "North Korea has delivered … to Russia". Every word is the
+    same, so neither meaning similarity nor word checks see it."""
+    said = _directions(quote)
+    return any(
+        any(p == q and _same_name(a, d) and _same_name(b, c) for c, q, d in said)
+        and not any(p == q and _same_name(a, c) and _same_name(b, d) for c, q, d in said)
+        for a, p, b in _directions(claim)
+    )
+
+
 def clause_windows(sentence: str) -> list[str]:
     """The sentence and its clauses (and pairs of adjacent ones): what a claim is compared with. The
     index stores a vector for each at ingest (bot/index.py evidence_windows)."""
@@ -329,17 +395,27 @@ def clause_windows(sentence: str) -> list[str]:
     return list(dict.fromkeys(windows))
 
 
-def passage_sentences(article: str, start: int, end: int) -> list[tuple[int, int]]:
-    """(start, end) in `article` of every sentence that the passage at [start, end) overlaps, whole: a
-    passage cut inside a sentence still offers all of it, speaker included ("Carl Schuster … explained
-    that …", not "Pacific Command … explained that …"). Sentences never cross a paragraph break, so only
-    the paragraphs around the passage are split."""
-    low = article.rfind("\n\n", 0, start) + 1  # 0 when the passage is in the first paragraph
-    high = article.find("\n\n", end)
-    high = len(article) if high < 0 else high
-    return [
-        (low + s, low + e) for s, e in sentence_spans(article[low:high]) if low + e > start and low + s < end
-    ]
+@lru_cache(maxsize=ARTICLES_CACHED)
+def _article_sentences(article: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Every sentence of an article, split once (questions keep retrieving the same articles), with the
+    sentences' ends for bisecting."""
+    spans = sentence_spans(article)
+    return [end for _, end in spans], spans
+
+
+def passage_sentences(article: str, start: int, end: int, text: str) -> list[tuple[int, int]]:
+    """(start, end) in `article` of every sentence that the passage `text` at [start, end) overlaps,
+    whole: a passage cut inside a sentence still offers all of it, speaker included ("Carl Schuster …
+    explained that …", not "Pacific Command … explained that …"). Nothing if the article changed since
+    the passage was cut: its offsets mean nothing then."""
+    if article[start:end] != text:
+        return []
+    ends, spans = _article_sentences(article)
+    found, i = [], bisect_right(ends, start)
+    while i < len(spans) and spans[i][0] < end:
+        found.append(spans[i])
+        i += 1
+    return found
 
 
 class EvidenceSet:
@@ -361,9 +437,7 @@ class EvidenceSet:
         seen: set[tuple[str, int]] = set()
         for p in passages:
             article = article_texts[p.source]
-            if article[p.start : p.end] != p.text:
-                continue  # the article changed since this passage was cut: its offsets mean nothing
-            for start, end in passage_sentences(article, p.start, p.end):
+            for start, end in passage_sentences(article, p.start, p.end, p.text):
                 quote = article[start:end]
                 if len(quote) < MIN_EVIDENCE_CHARS or (p.source, start) in seen:
                     continue  # overlapping chunks repeat sentences; keep the best-ranked copy
@@ -407,23 +481,38 @@ class EvidenceSet:
                 unknown -= {clean_word(w) for w in words}
         return sorted(unknown)
 
-    def conflicts(self, claim: str, ev: Evidence) -> list[str]:
-        """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model."""
-        problems = [f"{n:g}" for n in numbers_in(claim) - numbers_in(ev.quote)]
-        article = self._article_lower[ev.passage.source]
-        problems += sorted(
-            n for n in names_in(claim, ordinary=self._all_text) if not contains_name(article, n)
-        )
+    def conflicts(self, claim: str, ev: Evidence, question: str) -> list[str]:
+        """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model. A year
+        the question names may come from the article's date."""
+        asked_years = {float(y) for y in _YEAR.findall(question)}
+        problems = [
+            f"{n:g}"
+            for n in numbers_in(claim) - numbers_in(ev.quote)
+            if not (n in asked_years and ev.names_year(f"{n:g}"))
+        ]
+        problems += self.missing_names(claim, ev, question)[1]
         quote_lower = ev.quote.lower()
         speakers = _speakers(claim)  # "Carl Schuster said" is matched by "Schuster elaborates"
         if speakers and not any(contains_name(quote_lower, s) for s in speakers):
             problems.append(f"said by {' '.join(sorted(speakers))}")
+        if _swapped(claim, ev.quote):
+            problems.append("roles swapped")
         claim_words, quote_words = content_words(claim), content_words(ev.quote)
         if (_negated_words(ev.quote) & claim_words and not _NEGATION.search(_NOT_ONLY.sub(" ", claim))) or (
             _negated_words(claim) & quote_words and not _NEGATION.search(_NOT_ONLY.sub(" ", ev.quote))
         ):
             problems.append("negation")
         return problems
+
+    def missing_names(self, claim: str, ev: Evidence, question: str) -> tuple[list[str], list[str]]:
+        """Names in the claim that the evidence's article never mentions: those it takes from the question
+        ("Argentina was the runner-up of the 2014 World Cup" resting on "Runners-up Argentina … Date: 13
+        July 2014"), which like other words restated from the question need the model's agreement, and
+        the rest, which the article does not support."""
+        article, asked = self._article_lower[ev.passage.source], question.lower()
+        missing = sorted(n for n in names_in(claim, ordinary=self._all_text) if not contains_name(article, n))
+        borrowed = [n for n in missing if contains_name(asked, n)]
+        return borrowed, [n for n in missing if n not in borrowed]
 
     def rank_for_question(self, question: str) -> list[tuple[Evidence, float]]:
         """Evidence sentences by how well they answer the question: meaning first, shared words second,
@@ -561,7 +650,9 @@ class Grounder:
             i for i in closest
             if i not in candidates and figures and figures <= numbers_in(evidence.items[i].quote)
         ]  # fmt: skip
-        conflicts = {i: evidence.conflicts(claim, evidence.items[i]) for i in candidates + anchored}
+        conflicts = {
+            i: evidence.conflicts(claim, evidence.items[i], check.question) for i in candidates + anchored
+        }
         near = (
             [i for i in candidates if sims[i] >= sims[candidates[0]] - NEGATION_MARGIN] if candidates else []
         )
@@ -577,7 +668,7 @@ class Grounder:
                 continue
             claim_words, quote_words = content_words(claim), content_words(ev.quote)
             added = sorted(claim_words - quote_words - asked)
-            echoed = _echoed(claim, asked, quote_words)
+            echoed = _echoed(claim, asked, quote_words) + evidence.missing_names(claim, ev, check.question)[0]
             if (added or echoed or i in anchored) and not self._model_says(
                 "entail", claim=claim, evidence=ev.quote
             ):
@@ -587,34 +678,29 @@ class Grounder:
         return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
 
     def answers(self, kept: list[Verdict], check: Check) -> bool:
-        """Does what survived answer what was asked? It must rest on the evidence the model was shown,
-        hold the type of thing asked for (a number for how many, a date for when, …), come from sentences
-        that name the years the question names, and the model must agree the evidence shows it."""
-        quotes = list(dict.fromkeys(v.evidence.quote for v in kept if v.evidence))
+        """Does what survived answer what was asked? It must rest on the evidence the model was shown, fit
+        the question, and the model must agree the evidence shows it."""
+        evidence = list(dict.fromkeys(v.evidence for v in kept if v.evidence))
         text = " ".join(strip_citations(v.sentence) for v in kept)
         return (
-            any(v.evidence in check.shown for v in kept)
-            and answers_kind(text, check.question)
-            and all(self._names_the_years(v.evidence, check.question) for v in kept if v.evidence)
-            and holds_office(" ".join(quotes), check.question)
-            and self._model_says("correct", evidence=" ".join(quotes), question=check.question, answer=text)
+            any(ev in check.shown for ev in evidence)
+            and fits(text, evidence, check.question)
+            and self._model_says(
+                "correct",
+                evidence=" ".join(ev.quote for ev in evidence),
+                question=check.question,
+                answer=text,
+            )
         )
 
-    @staticmethod
-    def _names_the_years(ev: Evidence, question: str) -> bool:
-        """A sentence about 2021 does not answer "Who won in 2022?", even in a passage that names 2022."""
-        return all(year in ev.quote for year in _YEAR.findall(question))
-
     def extractive_answer(self, check: Check) -> Verdict | None:
-        """The best evidence sentence, quoted, if it is a whole sentence, holds what the question asks for
-        and the model agrees it answers the question; quoting a merely nearby sentence, a headline or a
-        snippet cut off mid-sentence ("… Serena Williams and Johanna Konta ...") would mislead."""
+        """The best evidence sentence, quoted, if it is a whole sentence, fits the question and the model
+        agrees it answers the question; quoting a merely nearby sentence, a headline or a snippet cut off
+        mid-sentence ("… Serena Williams and Johanna Konta ...") would mislead."""
         for ev, score in check.ranked[:2]:
             if (
                 _WHOLE_SENTENCE.search(ev.quote.strip())
-                and answers_kind(ev.quote, check.question)
-                and holds_office(ev.quote, check.question)
-                and self._names_the_years(ev, check.question)
+                and fits(ev.quote, [ev], check.question)
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
                 return Verdict(ev.quote, ev, score)

@@ -150,11 +150,12 @@ def _dimensions(embedder: Embedder) -> int:
 
 
 def published_date(found: str | None) -> date | None:
-    """The date an article states (articles.find_date's ISO, "March 5, 2026" or "5 March 2026"), or
-    None: date filters leave out articles without one."""
+    """The date an article states (articles.find_date's ISO, "March 5, 2026", "5 March 2026" or
+    "Nov. 1, 2021"), or None: date filters leave out articles without one."""
     if not found:
         return None
-    for pattern in ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y"):
+    found = found.replace(".", "").replace("Sept ", "Sep ")
+    for pattern in ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y", "%b %d, %Y"):
         try:
             return datetime.strptime(found, pattern).date()
         except ValueError:
@@ -187,9 +188,7 @@ def evidence_windows(text: str, passages: list[tuple[int, int, str]]) -> list[tu
     clause windows, each once per sentence."""
     windows: dict[tuple[int, int, str], None] = {}
     for passage_start, passage_end, passage_text in passages:
-        if text[passage_start:passage_end] != passage_text:
-            continue
-        for start, end in passage_sentences(text, passage_start, passage_end):
+        for start, end in passage_sentences(text, passage_start, passage_end, passage_text):
             quote = text[start:end]
             if len(quote) >= MIN_EVIDENCE_CHARS:
                 windows.update(dict.fromkeys((start, end, window) for window in clause_windows(quote)))

@@ -47,3 +47,9 @@ def test_a_capital_stands_for_its_country() -> None:
     text = "north korea has delivered over 13,000 containers to russia."
     assert contains_name(text, "Pyongyang") and contains_name(text, "Moscow")
     assert not contains_name(text, "Beijing")  # China is not in the text
+
+
+def test_an_abbreviation_is_the_same_name_with_or_without_dots() -> None:
+    assert contains_name("won the us open", "U.S")
+    assert contains_name("the u.s. open", "US") and contains_name("the u.n. said", "UN")
+    assert not contains_name("unesco said", "UN") and not contains_name("the uk said", "U.S")

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from bot import Bot
+from bot.answer import Passage
 from bot.claims import content_words
 from bot.grounding import (
+    Evidence,
     _echoed,
+    _swapped,
     answers_kind,
     clean_sentence,
     holds_office,
@@ -266,6 +269,76 @@ def test_the_fallback_quotes_whole_sentences_not_cut_off_snippets(embedded_bot: 
     assert answers["whole"].extractive and "Simona Halep" in answers["whole"].text, answers["whole"].text
 
 
+def test_a_dated_article_speaks_of_its_year(embedded_bot: Bot, tmp_path: Path) -> None:
+    """A news article's dateline sets the year of what it reports: "Barty beat Pliskova … at Wimbledon" in
+    an article of Jul 10, 2021 answers "… in 2021?"; the same sentence in a 2019 article does not."""
+    question = "Who won the women's singles at Wimbledon in 2021?"
+    draft = "Ashleigh Barty won the women's singles at Wimbledon in 2021 [1]."
+    sentence = (
+        "Ashleigh Barty beat Karolina Pliskova in three sets to win the women's singles title at Wimbledon."
+    )
+    answers = {}
+    for year, date in (("2021", "Jul 10, 2021"), ("2019", "Jul 14, 2019")):
+        corpus = tmp_path / year
+        corpus.mkdir()
+        (corpus / "wimbledon.txt").write_text(f"Wimbledon final\n\n{date} ... {sentence}\n")
+        seeded = embedded_bot.for_corpus(corpus, tmp_path / f"data-{year}")
+        bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+        answers[year] = ask_with_draft(bot, question, draft)
+    assert not answers["2021"].refused and "Barty" in answers["2021"].text, answers["2021"]
+    assert answers["2019"].refused, answers["2019"].text
+    # a sentence that names another year speaks of that year, whatever the article's date
+    passage = Passage(1, "w.txt", "Wimbledon", "Jul 10, 2021", sentence, 0, len(sentence), 1.0)
+    assert Evidence(passage, sentence, 0, len(sentence)).names_year("2021")
+    assert not Evidence(passage, f"In 2019, {sentence}", 0, len(sentence)).names_year("2021")
+
+
+def test_a_name_taken_from_the_question_needs_the_models_agreement(embedded_bot: Bot, tmp_path: Path) -> None:
+    """A results table that never says "World Cup" may still answer who was runner-up of the World Cup,
+    if the model agrees; the name alone neither proves nor disproves it."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "final.txt").write_text(
+        "The 2014 final\n\nChampions: Germany. Runners-up: Argentina. Third place: Netherlands. Date: 13 July 2014.\n"
+    )
+    (corpus / "cup.txt").write_text("The tournament\n\nThe World Cup is held every four years.\n")
+    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
+    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    question, draft = (
+        "Who was the runner-up of the 2014 World Cup?",
+        "Argentina was the runner-up of the 2014 World Cup [1].",
+    )
+    assert "Argentina" in ask_with_draft(bot, question, draft, verdicts=["yes"] * 4).text
+    assert ask_with_draft(bot, question, draft, verdicts=["no"] * 8).refused
+
+
+def test_a_role_swap_is_removed_even_when_the_model_agrees(scripted_bot: Bot) -> None:
+    """Every word is the evidence's, so only the word order shows it: North Korea delivered them to Russia."""
+    question = "How many containers has North Korea delivered to Russia?"
+    draft = "Russia has delivered over 13,000 containers to North Korea [1]."
+    answer = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"] * 8)
+    assert "to North Korea" not in answer.text and draft.split(" [")[0] in answer.removed_sentences[0], answer
+
+
+def test_a_quote_that_sends_things_the_other_way_does_not_answer() -> None:
+    """Direction is in the word order only: "North Korea has delivered … to Russia" does not answer what
+    Russia shipped to North Korea, nor support a claim that Russia delivered them."""
+    quote = "North Korea has delivered over 13,000 containers loaded with artillery shells, rockets, and missiles to Russia."
+    assert _swapped("Russia has delivered 13,000 containers to North Korea.", quote)
+    assert _swapped("How many containers has Russia shipped to North Korea?", quote)
+    assert not _swapped("How many containers has North Korea shipped to Russia?", quote)
+    assert not _swapped("North Korea sent 13,000 containers to Russia.", quote)
+    # "Russian" and "Russia" are one name; the training was in Russia
+    footage = "South Korean television aired footage of North Korean soldiers undergoing training in Russia."
+    assert _swapped("Television showed Russian soldiers training in North Korea.", footage)
+    # "in the Ukraine war" and "in Russia's military" say where nothing goes
+    rome = (
+        "On October 23 in Rome, Lloyd Austin confirmed that North Korea has dispatched troops to Russia to "
+        "participate in the ongoing Ukraine war, marking a significant shift in Russia’s military operations."
+    )
+    assert not _swapped("North Korea sent troops to Russia to fight in the Ukraine war.", rome)
+
+
 def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
     ukraine = "Who is the president of Ukraine?"
     assert not holds_office("The report was not confirmed by Russian President Vladimir Putin.", ukraine)
@@ -295,9 +368,10 @@ def test_a_passage_cut_inside_a_sentence_offers_the_whole_sentence() -> None:
         "Command, explained that they will gain experience. They may return home.\n\nA new paragraph."
     )
     start, end = article.index("Pacific"), article.index("They may") + len("They")
-    sentences = [article[a:b] for a, b in passage_sentences(article, start, end)]
+    sentences = [article[a:b] for a, b in passage_sentences(article, start, end, article[start:end])]
     assert sentences == [
         "Carl Schuster, former Director of Operations at the U.S. Pacific Command, explained that they will "
         "gain experience.",
         "They may return home.",
     ]
+    assert passage_sentences(article, start, end, "text of an older version") == []

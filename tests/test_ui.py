@@ -385,7 +385,7 @@ def test_a_quote_wider_than_its_passage_is_shown_whole(scripted_bot: Bot) -> Non
     cut, (start, end) = next(
         (p, first)
         for p in index.passages()
-        if (first := passage_sentences(index.texts[p.source], p.start, p.end)[0])[0] < p.start
+        if (first := passage_sentences(index.texts[p.source], p.start, p.end, p.text)[0])[0] < p.start
     )  # a passage that begins inside a sentence (chunks overlap)
     article = index.texts[cut.source]
     passage = Passage(1, cut.source, "t", None, cut.text, cut.start, cut.end, 1.0)
