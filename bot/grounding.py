@@ -418,6 +418,17 @@ def passage_sentences(article: str, start: int, end: int, text: str) -> list[tup
     return found
 
 
+def evidence_sentences(article: str, start: int, end: int, text: str) -> list[tuple[int, int]]:
+    """The passage's sentences that can be evidence, for the grounder and for the vectors stored at
+    ingest alike: not a stray fragment, and not the article's own question ("The question arises: …?"),
+    which states nothing."""
+    return [
+        (s, e)
+        for s, e in passage_sentences(article, start, end, text)
+        if e - s >= MIN_EVIDENCE_CHARS and not article[s:e].rstrip('"”’)').endswith("?")
+    ]
+
+
 class EvidenceSet:
     """The sentences of the retrieved passages, embedded once per question (with their clauses, so a
     claim about part of a long sentence still finds it)."""
@@ -437,12 +448,10 @@ class EvidenceSet:
         seen: set[tuple[str, int]] = set()
         for p in passages:
             article = article_texts[p.source]
-            for start, end in passage_sentences(article, p.start, p.end, p.text):
+            for start, end in evidence_sentences(article, p.start, p.end, p.text):
                 quote = article[start:end]
-                if len(quote) < MIN_EVIDENCE_CHARS or (p.source, start) in seen:
+                if (p.source, start) in seen:
                     continue  # overlapping chunks repeat sentences; keep the best-ranked copy
-                if quote.rstrip('"”’)').endswith("?"):
-                    continue  # an article's own question ("The question arises: …?") states nothing
                 seen.add((p.source, start))
                 self.items.append(Evidence(p, quote, start, end))
                 for window in clause_windows(quote):

@@ -24,7 +24,7 @@ from bot.answer import Passage
 from bot.articles import Article, check_corpus, read_corpus
 from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
-from bot.grounding import MIN_EVIDENCE_CHARS, clause_windows, passage_sentences
+from bot.grounding import clause_windows, evidence_sentences
 from bot.settings import BUNDLED_EMBED_MODEL, Settings
 from bot.store import Store, vector_bytes
 
@@ -183,15 +183,13 @@ def window_hash(text: str) -> int:
 
 
 def evidence_windows(text: str, passages: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """(start, end, window text) of every sentence of every passage, as the grounder's EvidenceSet cuts
-    them (whole sentences of the article, even where a passage starts or ends inside one) with their
-    clause windows, each once per sentence."""
+    """(start, end, window text) of every evidence sentence of every passage, as the grounder's
+    EvidenceSet cuts them (`evidence_sentences`: whole sentences of the article, even where a passage
+    starts or ends inside one) with their clause windows, each once per sentence."""
     windows: dict[tuple[int, int, str], None] = {}
     for passage_start, passage_end, passage_text in passages:
-        for start, end in passage_sentences(text, passage_start, passage_end, passage_text):
-            quote = text[start:end]
-            if len(quote) >= MIN_EVIDENCE_CHARS:
-                windows.update(dict.fromkeys((start, end, window) for window in clause_windows(quote)))
+        for start, end in evidence_sentences(text, passage_start, passage_end, passage_text):
+            windows.update(dict.fromkeys((start, end, window) for window in clause_windows(text[start:end])))
     return list(windows)
 
 
