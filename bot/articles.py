@@ -13,9 +13,11 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+from bot.claims import MONTH_NAMES
 from bot.errors import BotError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
@@ -24,13 +26,13 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
 
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _SHORT_MONTHS = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"  # a dateline's "Nov 1, 2021"
-_DATE_PATTERNS = (
-    re.compile(r"\b(\d{4}-\d{2}-\d{2})\b"),
-    re.compile(rf"\b((?:{_MONTHS}) \d{{1,2}}, \d{{4}})\b"),
-    re.compile(rf"\b(\d{{1,2}} (?:{_MONTHS}) \d{{4}})\b"),
-    re.compile(rf"\b((?:{_SHORT_MONTHS})\.? \d{{1,2}}, \d{{4}})\b"),
+# How a date is written, and how to read it (after parse_date drops dots and makes "Sept" "Sep").
+_DATE_FORMATS = (
+    (re.compile(r"\b(\d{4}-\d{2}-\d{2})(?!\d)"), "%Y-%m-%d"),  # also "2025-06-14T10:00:00Z"
+    (re.compile(rf"\b((?:{MONTH_NAMES}) \d{{1,2}}, \d{{4}})\b"), "%B %d, %Y"),
+    (re.compile(rf"\b(\d{{1,2}} (?:{MONTH_NAMES}) \d{{4}})\b"), "%d %B %Y"),
+    (re.compile(rf"\b((?:{_SHORT_MONTHS})\.? \d{{1,2}}, \d{{4}})\b"), "%b %d, %Y"),
 )
 
 
@@ -161,9 +163,22 @@ def first_line_title(text: str) -> str:
 
 def find_date(text: str) -> str | None:
     head = text[:2000]
-    for pattern in _DATE_PATTERNS:
+    for pattern, _ in _DATE_FORMATS:
         if match := pattern.search(head):
             return match.group(1)
+    return None
+
+
+def parse_date(found: str | None) -> date | None:
+    """The date find_date found, or None: date filters leave out articles without one."""
+    if not found:
+        return None
+    found = found.replace(".", "").replace("Sept ", "Sep ")
+    for _, pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(found, pattern).date()
+        except ValueError:
+            continue
     return None
 
 

@@ -30,6 +30,7 @@ _NUMBER = re.compile(
     r"|\b(" + "|".join(_WORD_NUMBERS) + r")\b",
     re.IGNORECASE,
 )
+MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
 COUNT_WINDOW = 2  # words after a number that name what it counts ("six nuclear tests")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _WORD = re.compile(r"[^\W\d_][\w’'\-.]*")
@@ -67,6 +68,13 @@ STOP_NAMES = {row[0] for row in _wordlist("stop_names.txt")}
 CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals.tsv")}
 # Offices a question may ask who holds, each with the other ways news writes it ("CEO", "chief executive").
 OFFICES = _wordlist("offices.tsv")
+# Words that say the opposite of each other ("approved", "rejected"), both ways round, with whether the two
+# tell one event from both ends ("X beat Y" is "Y lost to X").
+OPPOSITES = [
+    (frozenset(side.split()), frozenset(other.split()), "converse" in rest)
+    for one, two, *rest in _wordlist("opposites.tsv")
+    for side, other in ((one, two), (two, one))
+]
 
 
 def strip_citations(text: str) -> str:

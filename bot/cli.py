@@ -330,9 +330,10 @@ def doctor(
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 @click.option(
     "--split",
-    type=click.Choice(["calibrate", "report"]),
+    metavar="LABEL",
     default=None,
-    help="Only one half of the seed set (default both; thresholds are calibrated on calibrate).",
+    help="Only the items with this split: calibrate or report in the seed set (thresholds are calibrated "
+    "on calibrate), any label in your own set. Default: all.",
 )
 @click.option(
     "--judge",

@@ -173,7 +173,9 @@ class Bot:
         passages = self.retrieve(query, filters)
         timed("retrieve", mark)
         mark = time.perf_counter()
-        check = self.grounder.check(query, passages, self.index.texts, self.index.stored_vectors)
+        check = self.grounder.check(
+            query, passages, self.index.texts, self.index.stored_vectors, filters.articles
+        )
         timed("check", mark)
 
         draft = ""

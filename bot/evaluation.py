@@ -79,10 +79,12 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
     """A user's question set in the eval/ format (see eval/README.md): only `question` and `answerable`
     are required. Every line is checked before any question is asked, so a typo on line 90 fails in a
     second, not after an hour; the error names the line and the fix."""
-    if path.suffix.lower() != ".jsonl" or not path.is_file():
+    if path.suffix.lower() != ".jsonl":
         raise BotError(
             f"--dataset takes seed, rgb or a .jsonl file of questions; {path} is not one. See eval/README.md."
         )
+    if not path.is_file():
+        raise BotError(f"--dataset {path}: no such file.")
     items, problems = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

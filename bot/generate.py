@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from bot.claims import content_words, names_in, sentence_spans
+from bot.claims import MONTH_NAMES, content_words, names_in, sentence_spans
 from bot.core import Bot
 from bot.errors import BotError
 from bot.index import StoredPassage
@@ -78,7 +78,7 @@ ABSENT_DETAILS = (
            re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)\b|\bo[’']clock\b", re.I)),
 )  # fmt: skip
 
-_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+_MONTH = rf"(?:{MONTH_NAMES})"
 FACT_PATTERNS = (  # most checkable first: a date, then a number, then a name
     re.compile(
         rf"\b{_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?\b|\b\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?\b|\b{_MONTH}\s+\d{{4}}\b"

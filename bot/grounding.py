@@ -26,7 +26,9 @@ import numpy as np
 
 from bot.answer import Citation, Passage
 from bot.claims import (
+    MONTH_NAMES,
     OFFICES,
+    OPPOSITES,
     clean_word,
     contains_name,
     content_words,
@@ -39,7 +41,16 @@ from bot.claims import (
 )
 from bot.embedding import Embedder
 
-REFUSAL = "The articles don't say."
+
+def refusal_text(articles: str = "The articles", unknown: list[str] | None = None) -> str:
+    """The refusal, naming what the question asks about that no article mentions, and which articles were
+    searched when filters narrowed them ("The articles dated 2021-01-01 to 2021-12-31 don't say …"): a
+    name that is in the archive but outside the filters would otherwise seem missing from it."""
+    about = f" anything about {', '.join(unknown)}" if unknown else ""
+    return f"{articles} don't say{about}."
+
+
+REFUSAL = refusal_text()
 
 # Asks the model a yes/no question rendered from a prompt template; None when it gave no clear answer.
 YesNo = Callable[..., float | None]  # template, variables -> P(yes), None if unclear
@@ -106,12 +117,18 @@ _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 # A whole sentence ends in . ! or ? (perhaps inside a quote or bracket); a snippet cut off with "..." does not.
 _WHOLE_SENTENCE = re.compile(r"(?<![.…])[.!?][\"”’')\]]*$")
+# … and begins with a capital or a figure, perhaps after a quote or bracket: "won best picture at …" is a
+# snippet cut off at its start.
+_SENTENCE_START = re.compile(r"^[\"“‘'(\[]?[A-Z0-9]")
+# A headline's title case keeps its short words small ("… of the 2012 London Olympic Games"): they don't
+# count as a sentence's words.
+_TITLE_SMALL_WORDS = "a|an|and|as|at|but|by|for|from|in|into|nor|of|on|or|per|the|to|vs|via|with"
+_LOWER_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]")
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
-_MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
-_MONTH = re.compile(_MONTH_NAMES)
-_DAY_OF_MONTH = re.compile(rf"\b(?:{_MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTH_NAMES})\b")
+_MONTH = re.compile(MONTH_NAMES)
+_DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
 _TIME_WORDS = re.compile(
-    rf"\b(?:{_MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
+    rf"\b(?:{MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
     r"|\bthe (?:[A-Z][\w-]+ )+War\b",  # "since the Korean War"
 )
 # Where an asking clause may start: a new sentence, after a comma ("According to CNN, when did…"), or after
@@ -121,6 +138,9 @@ _HEDGE = re.compile(
     r"^\s*(?:(?:about|roughly|approximately|exactly|around|nearly|almost|just|precisely|so|and|but|then|also)\s+)+",
     re.I,
 )
+_LOWER_WORDS = re.compile(r"\b[a-z]+\b")  # not names: "Rose" is no verb
+_ANY_WORD = re.compile(r"\b[A-Za-z]+\b")
+_SENTENCE_ENDS = (". ", "? ", "! ", "\n")
 _NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "Kim Jong-un", "Lloyd Austin"
 # A place is named after a preposition of place: "met in Pyongyang", "deployed to the Kursk region".
 _PLACE_RUN = re.compile(
@@ -187,6 +207,7 @@ class Check:
     ranked: list[tuple[Evidence, float]]
     shown: list[Evidence]  # the evidence sentences the model is given
     refusal: str | None  # the refusal text when the passages clearly cannot answer
+    articles: str = "The articles"  # which articles were searched, as a refusal names them
 
     @property
     def excerpts(self) -> list[Excerpt]:
@@ -263,18 +284,26 @@ def answers_kind(text: str, question: str) -> bool:
     return True
 
 
+def is_whole_sentence(text: str) -> bool:
+    """Is `text` a sentence rather than a cut-off snippet or a headline? A headline ("The Walking Dead
+    Season 11 Sets January 2023 Netflix Release Date.") has no word in lower case but small ones."""
+    text = text.strip()
+    return bool(_WHOLE_SENTENCE.search(text) and _SENTENCE_START.match(text) and _LOWER_WORD.search(text, 1))
+
+
 def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     """Could `text`, resting on `evidence`, answer the question? It holds the kind of thing asked for,
     its sentences name the years the question names (a sentence about 2021 does not answer "Who won in
     2022?", even in a passage that names 2022), give an office asked about to the organisation the
-    question names, and send nothing the other way round ("… North Korea has delivered … to Russia"
-    does not answer "How many containers has Russia shipped to North Korea?")."""
+    question names, send nothing the other way round ("… North Korea has delivered … to Russia"
+    does not answer "How many containers has Russia shipped to North Korea?"), and their passages do not
+    say the opposite of the question ("Why did the council reject …?" on "… voted to approve …")."""
     years = _YEAR.findall(question)
     return (
         answers_kind(text, question)
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(" ".join(ev.quote for ev in evidence), question)
-        and not any(_swapped(question, ev.quote) for ev in evidence)
+        and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
     )
 
 
@@ -385,6 +414,46 @@ def _swapped(claim: str, quote: str) -> bool:
     )
 
 
+def _opposite(statement: str, passage: str) -> str | None:
+    """A word of `statement` whose opposite the evidence's passage uses while never using the word itself:
+    "The council rejected the bridge funding" against "… voted 7 to 2 to approve $45 million …". Where the
+    two words tell one event from both ends, turned-round names agree: "Who did Lakeside lose to?" fits
+    "Riverside beat Lakeside", "Who did Riverside lose to?" does not. A negated statement is left to the
+    negation rule ("was not approved" against "rejected")."""
+    statement = strip_citations(statement)
+    if _NEGATION.search(statement):
+        return None
+    said = {m.group(0): m.start() for m in _LOWER_WORDS.finditer(statement)}
+    written: dict[str, list[int]] = {}
+    for m in _ANY_WORD.finditer(passage):
+        written.setdefault(m.group(0).lower(), []).append(m.start())
+    for side, other, converse in OPPOSITES:
+        word = next((w for w in said if w in side), None)
+        opposites = [w for w in written if w in other]
+        if word is None or not opposites or side & written.keys():
+            continue
+        if converse:
+            # "Who won the final?" may be answered from "… lost to Riverside FC": no doer, no judgement
+            doer = _name_near(statement, said[word], -1)
+            done_to = {_name_near(passage, at, 1) for w in opposites for at in written[w]} - {""}
+            if not doer or any(_same_name(doer, name) for name in done_to):
+                continue
+        return f"opposite: {word} / {opposites[0]}"
+    return None
+
+
+def _name_near(text: str, position: int, direction: int) -> str:
+    """The nearest name in the same sentence before (direction -1) or after (1) `position`: who did it,
+    or to whom."""
+    if direction < 0:
+        start = max(text.rfind(end, 0, position) for end in _SENTENCE_ENDS) + 1
+        runs = [m for m in _NAME_RUN.finditer(text, start, position) if names_in(m.group(0), ANY_TEXT)]
+        return runs[-1].group(0) if runs else ""
+    ends = [i for i in (text.find(end, position) for end in _SENTENCE_ENDS) if i >= 0]
+    after = _NAME_RUN.finditer(text, position + 1, min(ends, default=len(text)))
+    return next((m.group(0) for m in after if names_in(m.group(0), ANY_TEXT)), "")
+
+
 def clause_windows(sentence: str) -> list[str]:
     """The sentence and its clauses (and pairs of adjacent ones): what a claim is compared with. The
     index stores a vector for each at ingest (bot/index.py evidence_windows)."""
@@ -480,15 +549,29 @@ class EvidenceSet:
 
     def unknown_names(self, question: str) -> list[str]:
         """Names in a question that no retrieved passage mentions: a premise the articles don't share. A
-        name the passages give as its initials counts as mentioned: "United States" for "U.S."."""
+        name the passages give as its initials counts as mentioned ("United States" for "U.S."), and
+        initials the passages spell out ("UN" for "United Nations Security Council")."""
         # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
         unknown = {n for n in names_in(question, "") if not contains_name(self._all_lower, n)}
+        spelled_out = {
+            "".join(w[0] for w in words[i:j])
+            for words in (run.split() for run in _NAME_RUN.findall(self._all_text))
+            for i in range(len(words))
+            for j in range(i + 2, len(words) + 1)
+        }
+        unknown -= {n for n in unknown if n.replace(".", "").isupper() and n.replace(".", "") in spelled_out}
         for run in _NAME_RUN.findall(question):
             words = run.split()
             initials = "".join(w[0] for w in words)
             if len(words) > 1 and re.search(rf"\b{'[.]?'.join(initials)}\b", self._all_text):
                 unknown -= {clean_word(w) for w in words}
-        return sorted(unknown)
+        # as the question writes them: "Acme Robotics", not "Acme, Robotics"
+        runs = [
+            " ".join(w for w in map(clean_word, run.split()) if w in unknown)
+            for run in _NAME_RUN.findall(question)
+        ]
+        named = [r for r in dict.fromkeys(runs) if r]
+        return named + sorted(unknown - {w for r in named for w in r.split()})
 
     def conflicts(self, claim: str, ev: Evidence, question: str) -> list[str]:
         """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model. A year
@@ -506,6 +589,8 @@ class EvidenceSet:
             problems.append(f"said by {' '.join(sorted(speakers))}")
         if _swapped(claim, ev.quote):
             problems.append("roles swapped")
+        if opposite := _opposite(claim, ev.passage.text):
+            problems.append(opposite)
         claim_words, quote_words = content_words(claim), content_words(ev.quote)
         if (_negated_words(ev.quote) & claim_words and not _NEGATION.search(_NOT_ONLY.sub(" ", claim))) or (
             _negated_words(claim) & quote_words and not _NEGATION.search(_NOT_ONLY.sub(" ", ev.quote))
@@ -574,16 +659,18 @@ class Grounder:
         passages: list[Passage],
         texts: dict[str, str],
         stored: StoredVectors | None = None,
+        articles: str = "The articles",
     ) -> Check:
-        """`stored` gives the evidence windows' vectors stored at ingest (ArticleIndex.stored_vectors)."""
+        """`stored` gives the evidence windows' vectors stored at ingest (ArticleIndex.stored_vectors);
+        `articles` says which were searched (Filters.articles)."""
         evidence = EvidenceSet(passages, texts, self.embedder, stored)
         ranked = evidence.rank_for_question(question)
         refusal = None
         if unknown := evidence.unknown_names(question):
-            refusal = REFUSAL.replace(" say", f" say anything about {', '.join(unknown)}")
+            refusal = refusal_text(articles, unknown)
         elif self.topic_score(question, evidence) < self.topic_threshold:
-            refusal = REFUSAL
-        return Check(question, evidence, ranked, self.select(evidence, ranked), refusal)
+            refusal = refusal_text(articles)
+        return Check(question, evidence, ranked, self.select(evidence, ranked), refusal, articles)
 
     @staticmethod
     def topic_score(question: str, evidence: EvidenceSet) -> float:
@@ -619,7 +706,7 @@ class Grounder:
         """Keep what the evidence supports; quote the evidence when the model's wording fails but the
         evidence answers; otherwise refuse."""
         if is_model_refusal(draft):
-            return Outcome(REFUSAL, True, [])
+            return Outcome(refusal_text(check.articles), True, [])
         verdicts = self.verify(draft, check)
         kept = [v for v in verdicts if v.supported]
         answered = bool(kept) and self.answers(kept, check)
@@ -627,7 +714,7 @@ class Grounder:
         if not answered:
             quote = self.extractive_answer(check)
             if quote is None:
-                return Outcome(REFUSAL, True, verdicts)
+                return Outcome(refusal_text(check.articles), True, verdicts)
             verdicts = [quote] + [v for v in verdicts if not v.supported]
             extractive = True
         shown = [v for v in verdicts if v.supported or self.lenient]
@@ -705,10 +792,10 @@ class Grounder:
     def extractive_answer(self, check: Check) -> Verdict | None:
         """The best evidence sentence, quoted, if it is a whole sentence, fits the question and the model
         agrees it answers the question; quoting a merely nearby sentence, a headline or a snippet cut off
-        mid-sentence ("… Serena Williams and Johanna Konta ...") would mislead."""
+        ("… Serena Williams and Johanna Konta ...") would mislead."""
         for ev, score in check.ranked[:2]:
             if (
-                _WHOLE_SENTENCE.search(ev.quote.strip())
+                is_whole_sentence(ev.quote)
                 and fits(ev.quote, [ev], check.question)
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):

@@ -13,7 +13,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.answer import Passage
-from bot.articles import Article, check_corpus, read_corpus
+from bot.articles import Article, check_corpus, parse_date, read_corpus
 from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
 from bot.grounding import clause_windows, evidence_sentences
@@ -147,20 +146,6 @@ def _dimensions(embedder: Embedder) -> int:
     if embedder.model_id == BUNDLED_EMBED_MODEL:
         return DIMENSIONS
     return len(embedder.model.get_text_embedding("dimensions"))
-
-
-def published_date(found: str | None) -> date | None:
-    """The date an article states (articles.find_date's ISO, "March 5, 2026", "5 March 2026" or
-    "Nov. 1, 2021"), or None: date filters leave out articles without one."""
-    if not found:
-        return None
-    found = found.replace(".", "").replace("Sept ", "Sep ")
-    for pattern in ("%Y-%m-%d", "%B %d, %Y", "%d %B %Y", "%b %d, %Y"):
-        try:
-            return datetime.strptime(found, pattern).date()
-        except ValueError:
-            continue
-    return None
 
 
 def delete_articles(conn: psycopg.Connection[Any], store: Store, names: list[str]) -> None:
@@ -456,7 +441,7 @@ class ArticleIndex:
                     copy.set_types(["text", "text", "text", "text", "date", "text", "text", "int4"])
                     for p in group:
                         a = p.article
-                        published = published_date(a.date)
+                        published = parse_date(a.date)
                         copy.write_row(
                             (a.name, a.sha256, a.title, a.date, published, a.text, chunking, len(p.passages))
                         )
@@ -467,7 +452,7 @@ class ArticleIndex:
                     copy.set_types(["text", "int4", "int4", "int4", "text", "date", "bytea"])
                     for p in group:
                         assert p.passage_vectors is not None
-                        published = published_date(p.article.date)
+                        published = parse_date(p.article.date)
                         for seq, ((start, end, text), vector) in enumerate(
                             zip(p.passages, vector_bytes(p.passage_vectors), strict=True)
                         ):

@@ -28,6 +28,7 @@ MIN_CANDIDATES = 10
 # common would otherwise score a large share of the archive (seconds at 1M passages). Beyond the cap,
 # matches are taken in storage order, so only very common wordings are affected.
 KEYWORD_CAP = 2000
+NAMED_SOURCES = 3  # a refusal names up to this many chosen articles ("The chosen articles (a.txt, b.txt)")
 
 SEARCH = """
 WITH terms AS (
@@ -130,6 +131,21 @@ class Filters:
         if self.until:
             conditions.append("p.published <= %(until)s")
         return "".join(f" AND {c}" for c in conditions)
+
+    @property
+    def articles(self) -> str:
+        """The articles searched, as a refusal names them: "The articles dated 2021-01-01 to 2021-12-31"."""
+        subject = "The articles"
+        if self.sources:
+            named = len(self.sources) <= NAMED_SOURCES
+            subject = f"The chosen articles ({', '.join(self.sources)})" if named else "The chosen articles"
+        if self.since and self.until:
+            return f"{subject} dated {self.since} to {self.until}"
+        if self.since:
+            return f"{subject} dated from {self.since}"
+        if self.until:
+            return f"{subject} dated up to {self.until}"
+        return subject
 
     def unknown_sources(self, index: ArticleIndex) -> list[str]:
         if not self.sources:

@@ -205,7 +205,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if name == "embedded_model":
         embedded_model(value)  # raises with the list of names
     if name == "grounding" and value not in ("strict", "lenient"):
-        raise BotError(f"Unknown grounding mode {value!r}: use strict or lenient.")
+        raise BotError(f"{setting_label(name)} must be strict or lenient, got {value!r}.")
     if name == "database_url" and not re.match(r"postgres(?:ql)?://", str(value)):
         raise BotError(
             "BOT_DATABASE_URL (--database-url) must be a postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL; "

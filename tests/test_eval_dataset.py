@@ -79,6 +79,8 @@ def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None
     dataset.write_text('{"question": "Who?", "answerable": true}\n{"question": "Why?"}\n\n[1]\n')
     with pytest.raises(BotError, match=r'line 2: "answerable" must be true or false \(and 1 more\)'):
         dataset_items(dataset)
+    with pytest.raises(BotError, match="no such file"):
+        dataset_items(tmp_path / "missing.jsonl")
     result = run_cli("eval", "--dataset", str(dataset))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [

@@ -98,6 +98,10 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     assert water.refused and water.draft == "" and water.passages  # nearest passages still returned
     china = ask_with_draft(scripted_bot, "Why did China send troops to Kursk?", "China sent troops [1].")
     assert china.refused and "China" in china.text
+    acme = ask_with_draft(scripted_bot, "Does Acme Robotics supply Russia's army?", "Yes [1].")
+    assert acme.text == "The articles don't say anything about Acme Robotics.", (
+        acme.text
+    )  # as the question names it
     # The articles write "U.S.": a question (or its condensed form) saying "United States" names no stranger.
     us = ask_with_draft(scripted_bot, "Can the missiles reach the United States?", "No [1].")
     assert "States" not in us.text
@@ -253,19 +257,25 @@ def test_a_claim_below_the_similarity_cut_is_kept_on_its_numbers_only_if_the_mod
 
 
 def test_the_fallback_quotes_whole_sentences_not_cut_off_snippets(embedded_bot: Bot, tmp_path: Path) -> None:
-    """A search snippet cut off mid-sentence may name the wrong winner; only a whole sentence is quoted."""
+    """A search snippet cut off at either end, or a headline, may name the wrong winner or miss what
+    happened; only a whole sentence is quoted, even when the model says it answers."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     question = "Who won the women's singles at Wimbledon in 2019?"
-    cut = "Wimbledon 2019 women's singles: Serena Williams and Johanna Konta ..."
-    whole = "Simona Halep won the women's singles at Wimbledon in 2019."
+    snippets = {
+        "cut": "Wimbledon 2019 women's singles: Serena Williams and Johanna Konta ...",
+        "fragment": "beat Serena Williams in the women's singles final at Wimbledon in 2019.",
+        "headline": "Serena Williams Wimbledon 2019 Women's Singles Final Review.",
+        "whole": "Simona Halep won the women's singles at Wimbledon in 2019.",
+    }
     answers = {}
-    for name, snippet in (("cut", cut), ("whole", whole)):
+    for name, snippet in snippets.items():
         (corpus / "wimbledon.txt").write_text(f"Wimbledon 2019\n\n{snippet}\n\nTickets sold out in March.\n")
         seeded = embedded_bot.for_corpus(corpus, tmp_path / f"data-{name}")
         bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
         answers[name] = ask_with_draft(bot, question, "It was a close final [1].")
-    assert answers["cut"].refused, answers["cut"].text
+    for name in ("cut", "fragment", "headline"):
+        assert answers[name].refused, (name, answers[name].text)
     assert answers["whole"].extractive and "Simona Halep" in answers["whole"].text, answers["whole"].text
 
 
@@ -337,6 +347,73 @@ def test_a_quote_that_sends_things_the_other_way_does_not_answer() -> None:
         "participate in the ongoing Ukraine war, marking a significant shift in Russia’s military operations."
     )
     assert not _swapped("North Korea sent troops to Russia to fight in the Ukraine war.", rome)
+
+
+VOTE = (
+    "Springfield council approves new bridge funding\n\n"
+    "The Springfield city council voted 7 to 2 on Monday to approve $45 million in funding for a new bridge. "
+    "Mayor Linda Carver said construction would begin in spring 2022. "
+    "Opponents on the council argued that the money should go to road repairs instead.\n"
+)
+FINAL = (
+    "Riverside FC wins the regional cup\n\n"
+    "Riverside FC beat Lakeside United 3-1 in the regional cup final on Saturday. "
+    "Striker Tomas Okafor scored two goals, and the crowd at Hill Park numbered 12,500.\n"
+)
+
+
+def test_initials_in_a_question_match_the_name_an_article_spells_out(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "vote.txt").write_text(
+        "Vote in New York\n\nRussia vetoed the resolution in the United Nations Security Council.\n"
+    )
+    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
+    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    answer = ask_with_draft(bot, "Who vetoed the resolution at the UN?", "Russia vetoed it [1].")
+    assert not answer.refused, answer.text
+    assert (
+        "anything about IAEA" in ask_with_draft(bot, "Did the IAEA vote on the resolution?", "No [1].").text
+    )
+
+
+def test_an_answer_that_says_the_opposite_of_its_article_is_refused_even_when_the_model_agrees(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """A question's false premise ("reject" where the council voted to approve), restated in the answer or
+    answered with a bare name, is refused; a question asked from the loser's side ("Who did Lakeside lose
+    to?") is the same event told from its other end, and is answered."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "vote.txt").write_text(VOTE)
+    (corpus / "final.txt").write_text(FINAL)
+    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
+    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    yes = ["yes"] * 8
+    premise = ask_with_draft(
+        bot,
+        "Why did the Springfield council reject the bridge funding?",
+        "The Springfield council rejected the bridge funding because opponents argued that the money should "
+        "go to road repairs instead [1].",
+        verdicts=yes,
+    )
+    assert premise.refused, premise.text
+    assert ask_with_draft(
+        bot, "Who did Riverside FC lose to in the final?", "Lakeside United [1].", verdicts=yes
+    ).refused
+    loser = ask_with_draft(
+        bot, "Who did Lakeside United lose to in the final?", "Riverside FC [1].", verdicts=yes
+    )
+    assert not loser.refused and "Riverside FC" in loser.text, loser.text
+    approved = ask_with_draft(
+        bot,
+        "What did the Springfield council approve?",
+        "It approved $45 million for a new bridge [1].",
+        verdicts=yes,
+    )
+    assert not approved.refused, approved.text
 
 
 def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import codecs
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bot import Bot, BotError
-from bot.articles import read_corpus
+from bot.articles import find_date, parse_date, read_corpus
 from bot.index import ArticleIndex
 from bot.settings import Settings
 from tests.scripted_plugin import plugin_env, run_bot
@@ -44,6 +45,22 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
 
     reopened = ArticleIndex.open(Settings.resolve(corpus=corpus, data_dir=data), embedded_bot.embedder)
     assert reopened is not None and sorted(reopened.articles) == sorted(index.articles)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "2020-09-14",
+        "2020-09-14T08:30:00Z",
+        "September 14, 2020",
+        "14 September 2020",
+        "Sep 14, 2020",
+        "Sept. 14, 2020",
+    ],
+)
+def test_every_date_the_reader_finds_is_a_date_the_filters_can_use(head: str) -> None:
+    text = f"Storm season\n\nBy Ana Ruiz · {head} · Updated later\n\nThe storm made landfall at dawn."
+    assert parse_date(find_date(text)) == date(2020, 9, 14)
 
 
 def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from bot import Bot, BotError, Settings
 from bot.articles import MAX_ARTICLE_BYTES, read_corpus
+from bot.backends.base import create_backend
 from bot.index import ArticleIndex
 from bot.paths import bundled_dir
 from bot.validation import MAX_HISTORY_TOKENS, bound_history, estimate_tokens, validate_input
@@ -273,8 +274,13 @@ def test_each_bad_setting_names_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(BotError) as caught:
         Settings.resolve()
-    message = str(caught.value)
-    assert variable in message or variable.removeprefix("BOT_").lower() in message, message
+    assert variable in str(caught.value), caught.value
+
+
+def test_an_unknown_backend_is_named_with_the_choices() -> None:
+    with pytest.raises(BotError) as caught:
+        create_backend(Settings.resolve(backend="llamafile"))
+    assert "BOT_BACKEND" in str(caught.value) and "auto" in str(caught.value), caught.value
 
 
 def test_good_settings_still_pass(monkeypatch: pytest.MonkeyPatch) -> None:

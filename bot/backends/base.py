@@ -80,7 +80,8 @@ def create_backend(settings: Settings) -> Backend:
     if settings.backend != "auto":
         if settings.backend not in backends:
             raise BotError(
-                f"Unknown backend {settings.backend!r}: choose one of {', '.join(sorted(backends))}."
+                f"Unknown backend {settings.backend!r} (BOT_BACKEND / --backend): choose auto (Ollama if it "
+                f"answers, else embedded) or one of {', '.join(sorted(backends))}."
             )
         return backends[settings.backend](settings)
     ollama = backends["ollama"](settings)
