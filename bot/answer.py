@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# What a refusal says was searched when no filter narrowed the articles ("The articles don't say."); a
+# filter's wording is Filters.articles.
+ALL_ARTICLES = "The articles"
+
 
 @dataclass(frozen=True)
 class Passage:

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.answer import Citation, Passage
+from bot.answer import ALL_ARTICLES, Citation, Passage
 from bot.claims import (
     MONTH_NAMES,
     OFFICES,
@@ -42,7 +42,7 @@ from bot.claims import (
 from bot.embedding import Embedder
 
 
-def refusal_text(articles: str = "The articles", unknown: list[str] | None = None) -> str:
+def refusal_text(articles: str = ALL_ARTICLES, unknown: list[str] | None = None) -> str:
     """The refusal, naming what the question asks about that no article mentions, and which articles were
     searched when filters narrowed them ("The articles dated 2021-01-01 to 2021-12-31 don't say …"): a
     name that is in the archive but outside the filters would otherwise seem missing from it."""
@@ -123,7 +123,7 @@ _SENTENCE_START = re.compile(r"^[\"“‘'(\[]?[A-Z0-9]")
 # A headline's title case keeps its short words small ("… of the 2012 London Olympic Games"): they don't
 # count as a sentence's words.
 _TITLE_SMALL_WORDS = "a|an|and|as|at|but|by|for|from|in|into|nor|of|on|or|per|the|to|vs|via|with"
-_LOWER_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]")
+_UNTITLED_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]")
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
@@ -207,7 +207,7 @@ class Check:
     ranked: list[tuple[Evidence, float]]
     shown: list[Evidence]  # the evidence sentences the model is given
     refusal: str | None  # the refusal text when the passages clearly cannot answer
-    articles: str = "The articles"  # which articles were searched, as a refusal names them
+    articles: str = ALL_ARTICLES  # which articles were searched, as a refusal names them
 
     @property
     def excerpts(self) -> list[Excerpt]:
@@ -288,7 +288,9 @@ def is_whole_sentence(text: str) -> bool:
     """Is `text` a sentence rather than a cut-off snippet or a headline? A headline ("The Walking Dead
     Season 11 Sets January 2023 Netflix Release Date.") has no word in lower case but small ones."""
     text = text.strip()
-    return bool(_WHOLE_SENTENCE.search(text) and _SENTENCE_START.match(text) and _LOWER_WORD.search(text, 1))
+    return bool(
+        _WHOLE_SENTENCE.search(text) and _SENTENCE_START.match(text) and _UNTITLED_WORD.search(text, 1)
+    )
 
 
 def fits(text: str, evidence: list[Evidence], question: str) -> bool:
@@ -659,7 +661,7 @@ class Grounder:
         passages: list[Passage],
         texts: dict[str, str],
         stored: StoredVectors | None = None,
-        articles: str = "The articles",
+        articles: str = ALL_ARTICLES,
     ) -> Check:
         """`stored` gives the evidence windows' vectors stored at ingest (ArticleIndex.stored_vectors);
         `articles` says which were searched (Filters.articles)."""

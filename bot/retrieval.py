@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from bot.answer import Passage
+from bot.answer import ALL_ARTICLES, Passage
 from bot.errors import BotError
 from bot.index import ArticleIndex
 from bot.store import vector_literal
@@ -135,7 +135,7 @@ class Filters:
     @property
     def articles(self) -> str:
         """The articles searched, as a refusal names them: "The articles dated 2021-01-01 to 2021-12-31"."""
-        subject = "The articles"
+        subject = ALL_ARTICLES
         if self.sources:
             named = len(self.sources) <= NAMED_SOURCES
             subject = f"The chosen articles ({', '.join(self.sources)})" if named else "The chosen articles"
