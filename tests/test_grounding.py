@@ -98,10 +98,9 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     assert water.refused and water.draft == "" and water.passages  # nearest passages still returned
     china = ask_with_draft(scripted_bot, "Why did China send troops to Kursk?", "China sent troops [1].")
     assert china.refused and "China" in china.text
+    # an unknown name as the question writes it
     acme = ask_with_draft(scripted_bot, "Does Acme Robotics supply Russia's army?", "Yes [1].")
-    assert acme.text == "The articles don't say anything about Acme Robotics.", (
-        acme.text
-    )  # as the question names it
+    assert acme.text == "The articles don't say anything about Acme Robotics.", acme.text
     # The articles write "U.S.": a question (or its condensed form) saying "United States" names no stranger.
     us = ask_with_draft(scripted_bot, "Can the missiles reach the United States?", "No [1].")
     assert "States" not in us.text
