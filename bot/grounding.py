@@ -69,6 +69,7 @@ FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence toget
 STEM_CHARS = 5  # words sharing this many first letters share a stem ("deploy", "deployment")
 ARTICLES_CACHED = 32  # articles whose sentence split is kept: a few questions' worth of retrieved passages
 QUESTIONS_CACHED = 64  # questions whose office patterns are kept
+PASSAGES_CACHED = 64  # passages whose word positions are kept: a few questions' worth of retrieved passages
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
 _MODEL_REFUSAL = re.compile(
@@ -426,9 +427,7 @@ def _opposite(statement: str, passage: str) -> str | None:
     if _NEGATION.search(statement):
         return None
     said = {m.group(0): m.start() for m in _LOWER_WORDS.finditer(statement)}
-    written: dict[str, list[int]] = {}
-    for m in _ANY_WORD.finditer(passage):
-        written.setdefault(m.group(0).lower(), []).append(m.start())
+    written = _word_positions(passage)
     for side, other, converse in OPPOSITES:
         word = next((w for w in said if w in side), None)
         opposites = [w for w in written if w in other]
@@ -442,6 +441,27 @@ def _opposite(statement: str, passage: str) -> str | None:
                 continue
         return f"opposite: {word} / {opposites[0]}"
     return None
+
+
+@lru_cache(maxsize=PASSAGES_CACHED)
+def _word_positions(passage: str) -> dict[str, list[int]]:
+    """Where each word (lower-cased) stands in a passage, indexed once: every claim of an answer and every
+    candidate sentence of a claim is checked against the same few passages."""
+    written: dict[str, list[int]] = {}
+    for m in _ANY_WORD.finditer(passage):
+        written.setdefault(m.group(0).lower(), []).append(m.start())
+    return written
+
+
+def _initials(text: str) -> set[str]:
+    """The initials of every run of two or more capitalised words in `text` and of its sub-runs: "United
+    Nations Security Council" gives UN, UNS, UNSC, NS, NSC, SC."""
+    return {
+        "".join(w[0] for w in words[i:j])
+        for words in (run.split() for run in _NAME_RUN.findall(text))
+        for i in range(len(words))
+        for j in range(i + 2, len(words) + 1)
+    }
 
 
 def _name_near(text: str, position: int, direction: int) -> str:
@@ -555,13 +575,9 @@ class EvidenceSet:
         initials the passages spell out ("UN" for "United Nations Security Council")."""
         # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
         unknown = {n for n in names_in(question, "") if not contains_name(self._all_lower, n)}
-        spelled_out = {
-            "".join(w[0] for w in words[i:j])
-            for words in (run.split() for run in _NAME_RUN.findall(self._all_text))
-            for i in range(len(words))
-            for j in range(i + 2, len(words) + 1)
-        }
-        unknown -= {n for n in unknown if n.replace(".", "").isupper() and n.replace(".", "") in spelled_out}
+        if acronyms := {n for n in unknown if n.replace(".", "").isupper()}:
+            spelled_out = _initials(self._all_text)
+            unknown -= {n for n in acronyms if n.replace(".", "") in spelled_out}
         for run in _NAME_RUN.findall(question):
             words = run.split()
             initials = "".join(w[0] for w in words)
