@@ -213,9 +213,25 @@ def content_words(text: str) -> set[str]:
 
 
 def _fold(word: str) -> str:
+    """Suffixes are stripped until none is left, so every form of a word meets at one stem: "austins" and
+    "Austin", "trained" and "train" (one strip each left "austin"/"austi" and "train"/"trai" apart)."""
+    while (stem := _strip_suffix(word)) != word:
+        word = stem
+    return word
+
+
+def _strip_suffix(word: str) -> str:
     for suffix in ("ies", "ing", "ed", "es", "s", "n"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)] if suffix != "ies" else word[:-3] + "y"
+        if not word.endswith(suffix) or len(word) - len(suffix) < 4:
+            continue
+        stem = word[: -len(suffix)]
+        if suffix == "ies":
+            return stem + "y"
+        if suffix == "es" and not stem.endswith(("ss", "x", "z", "ch", "sh")):
+            continue  # "forces" and "defenses" lose only their "s"
+        if suffix == "s" and stem.endswith("s"):
+            continue  # "success", "press"
+        return stem
     return word
 
 
@@ -225,8 +241,11 @@ _QUESTION_WORDS = {
     "who",
     "whom",
     "whose",
+    "whos",
+    "whats",
     "when",
     "where",
+    "wheres",
     "why",
     "how",
     "did",

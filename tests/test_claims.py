@@ -43,6 +43,22 @@ def test_citation_markers_and_content_words() -> None:
     assert content_words("How many North Korean troops were sent?") == {"north", "korea", "troop", "sent"}
 
 
+def test_every_form_of_a_word_meets_the_others() -> None:
+    """Users type "whats lloyd austins job": its words must meet the article's "Lloyd Austin"."""
+    assert content_words("whats lloyd austins job") == content_words("Lloyd Austin's job")
+    for forms in (
+        "train trained training",
+        "force forces",
+        "defense defenses",
+        "process processes",
+        "meet meetings",
+        "Korea Korean Koreans",
+        "state states",
+        "success",
+    ):
+        assert len(content_words(forms)) == 1, forms
+
+
 def test_a_capital_stands_for_its_country() -> None:
     text = "north korea has delivered over 13,000 containers to russia."
     assert contains_name(text, "Pyongyang") and contains_name(text, "Moscow")
