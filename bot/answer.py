@@ -8,6 +8,7 @@ from typing import Any
 # What a refusal says was searched when no filter narrowed the articles ("The articles don't say."); a
 # filter's wording is Filters.articles.
 ALL_ARTICLES = "The articles"
+UNSUPPORTED_MARK = "[unsupported]"  # after a sentence that lenient grounding keeps without evidence
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ class Answer:
     removed_sentences: list[str] = field(default_factory=list)
     extractive: bool = False
     draft: str = ""
+
+    def verifier_note(self) -> str:
+        """What the verifier did with the draft's unsupported sentences, for a footer: in lenient grounding
+        they stay in the text, marked [unsupported], so "removed" would be untrue."""
+        n = len(self.removed_sentences)
+        if not n:
+            return ""
+        sentences = f"{n} unsupported sentence{'s' if n > 1 else ''}"
+        if UNSUPPORTED_MARK in self.text:
+            return f"{sentences} kept and marked {UNSUPPORTED_MARK} (lenient grounding)."
+        return f"{sentences} removed by the verifier."
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from bot.claims import MONTH_NAMES
+from bot.claims import MONTH_NAMES, sentence_spans
 from bot.errors import BotError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
@@ -25,6 +25,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 # to embed into a hundred thousand passages.
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
+DATE_LINE_EXTRA_WORDS = 2  # a line "Updated Thursday, 5 March 2026" is a date line; more words make it prose
 
 _SHORT_MONTHS = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"  # a dateline's "Nov 1, 2021"
 # How a date is written, and how to read it (after parse_date drops dots and makes "Sept" "Sep").
@@ -159,6 +160,20 @@ def first_line_title(text: str) -> str:
     if len(line) <= TITLE_MAX_CHARS:
         return line
     return line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def article_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of an article. Its first line (the title) and the date lines right
+    under it end where their line ends, so "Ferry service resumes\n5 March 2026\nThe ferry …" is three
+    sentences, never one quote that starts with a headline."""
+    heads: list[tuple[int, int]] = []
+    for number, line in enumerate(re.finditer(r"[^\n]*\S[^\n]*", text)):
+        found = find_date(line.group(0))
+        if number and not (found and len(line.group(0).replace(found, "").split()) <= DATE_LINE_EXTRA_WORDS):
+            break
+        heads += [(line.start() + s, line.start() + e) for s, e in sentence_spans(line.group(0))]
+    body = heads[-1][1] if heads else 0
+    return heads + [(body + s, body + e) for s, e in sentence_spans(text[body:])]
 
 
 def find_date(text: str) -> str | None:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from bot.core import Bot
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "answer.schema.json"
-JSONL_SUFFIX = ".jsonl"
+# "questions.json" written one object a line is JSON Lines too
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 ROLES = ("user", "assistant")
 
 ItemId = str | int
@@ -85,8 +86,8 @@ def to_item(raw: object, position: int) -> BatchItem:
 
 
 def read_items(path: Path) -> list[BatchItem]:
-    """The items of a question file: a `.jsonl` file holds one JSON object per line, any other file one
-    question per line. Blank lines are skipped; an item's id defaults to its line number."""
+    """The items of a question file: a JSON Lines file (JSONL_SUFFIXES) holds one JSON object per line,
+    any other file one question per line. Blank lines are skipped; an item's id defaults to its line number."""
     if not path.is_file():
         raise BotError(
             f"Question file not found: {path}. Give a .txt file (one question per line) or a .jsonl file."
@@ -95,7 +96,7 @@ def read_items(path: Path) -> list[BatchItem]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise BotError(f"{path} is not UTF-8 text: save it as UTF-8.") from None
-    objects = path.suffix.lower() == JSONL_SUFFIX
+    objects = path.suffix.lower() in JSONL_SUFFIXES
     items = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -242,8 +242,8 @@ def ask(
         click.echo("\nNearest passages:")
         for p in answer.passages[:3]:
             click.echo(f"  [{p.number}] {p.source}: {p.text[:160]}…")
-    if answer.removed_sentences:
-        click.echo(f"\n({len(answer.removed_sentences)} unsupported sentence(s) removed by the verifier.)")
+    if note := answer.verifier_note():
+        click.echo(f"\n({note})")
     click.echo(f"\n— {answer.backend} · {answer.model} · {answer.timings['total']:.1f}s", err=True)
 
 

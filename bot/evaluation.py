@@ -5,6 +5,7 @@ Each run writes a folder with results.jsonl (per item), summary.json and report.
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import re
@@ -73,6 +74,8 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
 
 BUILTIN_DATASETS = ("seed", "rgb")
 OPTIONAL_LISTS = ("key_facts", "evidence", "history")
+OPTIONAL_TEXTS = ("reference", "kind", "split")
+PROBLEMS_SHOWN = 5
 
 
 def dataset_items(path: Path) -> list[dict[str, Any]]:
@@ -102,9 +105,11 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
         kind = item.get("kind") or ("answerable" if answerable else "unanswerable")
         items.append({"id": str(item.get("id", f"line{number}")), "setting": item.get("setting") or kind,
                       "line": number, **{k: v for k, v in item.items() if k not in ("id", "setting")}})  # fmt: skip
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise BotError(f"{path} {problems[0]}{more}. The format is in eval/README.md.")
+    if problems:  # all at once (up to a screenful): one run finds every typo
+        more = f" (and {len(problems) - PROBLEMS_SHOWN} more)" if len(problems) > PROBLEMS_SHOWN else ""
+        raise BotError(
+            f"{path} {'; '.join(problems[:PROBLEMS_SHOWN])}{more}. The format is in eval/README.md."
+        )
     if not items:
         raise BotError(f"{path} holds no questions. The format is in eval/README.md.")
     return items
@@ -113,11 +118,20 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
 def _item_problem(item: object) -> str | None:
     if not isinstance(item, dict):
         return "each line must be a JSON object"
-    question = item.get("question")
+    for key in ("question", "answerable"):
+        if key not in item:
+            typo = difflib.get_close_matches(key, [str(k) for k in item], n=1)
+            return f'"{key}" is missing' + (
+                f' ("{typo[0]}" is not a field: did you mean "{key}"?)' if typo else ""
+            )
+    question = item["question"]
     if not isinstance(question, str) or not question.strip():
         return '"question" must be non-empty text'
-    if not isinstance(item.get("answerable"), bool):
+    if not isinstance(item["answerable"], bool):
         return '"answerable" must be true or false'
+    for key in OPTIONAL_TEXTS:
+        if not isinstance(item.get(key, ""), str):
+            return f'"{key}" must be text'
     for key in OPTIONAL_LISTS:
         if not isinstance(item.get(key, []), list):
             return f'"{key}" must be a list'
@@ -126,8 +140,6 @@ def _item_problem(item: object) -> str | None:
     if not all(isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("quote"), str)
                for e in item.get("evidence", [])):  # fmt: skip
         return '"evidence" must be a list of {"source": file name, "quote": verbatim text} objects'
-    if not isinstance(item.get("reference", ""), str):
-        return '"reference" must be text'
     return None
 
 

@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from bot.claims import MONTH_NAMES, content_words, names_in, sentence_spans
+from bot.articles import article_sentences
+from bot.claims import MONTH_NAMES, content_words, names_in
 from bot.core import Bot
 from bot.errors import BotError
 from bot.index import StoredPassage
@@ -187,7 +188,7 @@ def candidates_from(bot: Bot, passages: list[StoredPassage], rng: random.Random)
     titles = {a.name: a.title for a in bot.articles}
     for passage in passages:
         text = bot.index.article_text(passage.source)
-        for start, end in sentence_spans(text):
+        for start, end in article_sentences(text):
             if start < passage.start or end > passage.end or (passage.source, start) in seen:
                 continue
             seen.add((passage.source, start))

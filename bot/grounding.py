@@ -24,7 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.answer import ALL_ARTICLES, Citation, Passage
+from bot.answer import ALL_ARTICLES, UNSUPPORTED_MARK, Citation, Passage
+from bot.articles import article_sentences
 from bot.claims import (
     MONTH_NAMES,
     OFFICES,
@@ -35,7 +36,6 @@ from bot.claims import (
     counts,
     names_in,
     numbers_in,
-    sentence_spans,
     split_sentences,
     strip_citations,
 )
@@ -44,8 +44,9 @@ from bot.embedding import Embedder
 
 def refusal_text(articles: str = ALL_ARTICLES, unknown: list[str] | None = None) -> str:
     """The refusal, naming what the question asks about that no article mentions, and which articles were
-    searched when filters narrowed them ("The articles dated 2021-01-01 to 2021-12-31 don't say …"): a
-    name that is in the archive but outside the filters would otherwise seem missing from it."""
+    searched when filters narrowed them ("The articles dated 2021-01-01 to 2021-12-31 (undated ones left
+    out) don't say …"): a name that is in the archive but outside the filters would otherwise seem
+    missing from it."""
     about = f" anything about {', '.join(unknown)}" if unknown else ""
     return f"{articles} don't say{about}."
 
@@ -90,6 +91,12 @@ _META_PREFIX = re.compile(
     r"(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that\s+|the answer is\s*:?\s*|answer\s*:\s*)",
     re.I,
 )
+# "… engine failures, as stated in excerpt [1]." keeps the sentence and loses the tail
+_META_SUFFIX = re.compile(
+    r",?\s+(?:according to|based on|as (?:stated|mentioned|reported|noted) in)\s+(?:the\s+)?"
+    r"(?:passages?|articles?|excerpts?|texts?|sources?)(?:\s*\[?\d+\]?)?(?=\s*(?:\[\d+\])?\s*[.!?]?\s*$)",
+    re.I,
+)
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|nothing|without|cannot)\b|n[’']t\b", re.I)
 _NOT_ONLY = re.compile(r"\bnot only\b", re.I)
 _SPEECH = re.compile(
@@ -101,9 +108,8 @@ _SPEECH = re.compile(
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
 )
-_OFFICE_FORMS = "|".join(
-    re.escape(f) for f in sorted((f for row in OFFICES for f in row), key=len, reverse=True)
-)
+_OFFICE_WORDS = {form for row in OFFICES for form in row}
+_OFFICE_FORMS = "|".join(re.escape(f) for f in sorted(_OFFICE_WORDS, key=len, reverse=True))
 # "Who is the president of Ukraine?", "What is the name of the head of Ukraine's intelligence agency?"
 # (not "Who met the president of Ukraine?": that asks for someone else)
 _OFFICE_QUESTION = re.compile(
@@ -151,6 +157,8 @@ _PLACE_RUN = re.compile(
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
+    # "Who is Elena Vasquez?" asks what she is ("the mayor"), not for another name; "Who is the mayor?" does
+    ("identity", re.compile(r"^\s*who(?:\s+is|\s+was|['’]s|s)\s+(?!(?:the|a|an|in|on|at|to|for|behind|responsible)\b|\w+ing\b)", re.I)),
     ("person", re.compile(r"^\s*(?:who|whom|whose|which (?:person|official|leader|president|minister|analyst|expert|general|agency|organi[sz]ation|country|newspaper|outlet|journal))\b", re.I)),
     ("rank", re.compile(r"^\s*where (?:does|do|did|is|are|was|were)\b.*\b(?:rank|ranks|ranked|stand|stands)\b", re.I)),
     ("place", re.compile(r"^\s*(?:where|(?:in )?which (?:region|city|country|place|town|area|province)|what (?:region|city|country|place))\b", re.I)),
@@ -358,8 +366,10 @@ def is_model_refusal(text: str) -> bool:
 
 
 def clean_sentence(sentence: str) -> str:
-    """Drop "According to the passages," and "The article states that"; the sentence itself stays."""
+    """Drop "According to the passages,", "The article states that" and ", as stated in excerpt [1]"; the
+    sentence itself stays."""
     cleaned = _META_PREFIX.sub("", _SPACED_ABBREVIATION.sub(r"\1.", sentence.strip())).strip()
+    cleaned = _META_SUFFIX.sub("", cleaned)
     if cleaned.startswith("(") and cleaned.endswith(")"):
         cleaned = cleaned[1:-1]
     return cleaned[:1].upper() + cleaned[1:]
@@ -490,7 +500,7 @@ def clause_windows(sentence: str) -> list[str]:
 def _article_sentences(article: str) -> tuple[list[int], list[tuple[int, int]]]:
     """Every sentence of an article, split once (questions keep retrieving the same articles), with the
     sentences' ends for bisecting."""
-    spans = sentence_spans(article)
+    spans = article_sentences(article)
     return [end for _, end in spans], spans
 
 
@@ -574,7 +584,11 @@ class EvidenceSet:
         name the passages give as its initials counts as mentioned ("United States" for "U.S."), and
         initials the passages spell out ("UN" for "United Nations Security Council")."""
         # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
-        unknown = {n for n in names_in(question, "") if not contains_name(self._all_lower, n)}
+        unknown = {
+            n
+            for n in names_in(question, "")
+            if not contains_name(self._all_lower, n) and n.lower() not in _OFFICE_WORDS
+        }  # "CEO" is an office, not a name
         if acronyms := {n for n in unknown if n.replace(".", "").isupper()}:
             spelled_out = _initials(self._all_text)
             unknown -= {n for n in acronyms if n.replace(".", "") in spelled_out}
@@ -854,7 +868,7 @@ def compose(verdicts: list[Verdict]) -> str:
     parts = []
     for v in verdicts:
         sentence = strip_citations(v.sentence)
-        marker = f" [{v.evidence.passage.number}]" if v.evidence else " [unsupported]"
+        marker = f" [{v.evidence.passage.number}]" if v.evidence else f" {UNSUPPORTED_MARK}"
         if _ABBREVIATION_END.search(sentence):  # "… the U.S." keeps its dots
             parts.append(f"{sentence}{marker}")
             continue

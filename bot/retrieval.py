@@ -134,18 +134,21 @@ class Filters:
 
     @property
     def articles(self) -> str:
-        """The articles searched, as a refusal names them: "The articles dated 2021-01-01 to 2021-12-31"."""
+        """The articles searched, as a refusal names them: "The articles dated 2021-01-01 to 2021-12-31
+        (undated ones left out)": a date filter drops articles without a date, which a user may not expect."""
         subject = ALL_ARTICLES
         if self.sources:
             named = len(self.sources) <= NAMED_SOURCES
             subject = f"The chosen articles ({', '.join(self.sources)})" if named else "The chosen articles"
         if self.since and self.until:
-            return f"{subject} dated {self.since} to {self.until}"
-        if self.since:
-            return f"{subject} dated from {self.since}"
-        if self.until:
-            return f"{subject} dated up to {self.until}"
-        return subject
+            dated = f"dated {self.since} to {self.until}"
+        elif self.since:
+            dated = f"dated from {self.since}"
+        elif self.until:
+            dated = f"dated up to {self.until}"
+        else:
+            return subject
+        return f"{subject} {dated} (undated ones left out)"
 
     def unknown_sources(self, index: ArticleIndex) -> list[str]:
         if not self.sources:

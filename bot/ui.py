@@ -114,9 +114,8 @@ def respond(bot: Bot, message: str, history: list[dict[str, Any]]) -> Iterator[t
                 yield draft + " ▍", "<p><i>Checking the answer against the articles…</i></p>", ""
                 continue
             text = event.text
-            if event.removed_sentences and not event.refused:
-                n = len(event.removed_sentences)
-                text += f"\n\n*{n} unsupported sentence{'s' if n > 1 else ''} removed by the verifier.*"
+            if (note := event.verifier_note()) and not event.refused:
+                text += f"\n\n*{note}*"
             rewritten = (
                 f"Searched for: {event.rewritten_query}" if event.rewritten_query != message.strip() else ""
             )

@@ -2,7 +2,7 @@
 
 - topic_threshold: the pre-generation gate refuses a question when even its best evidence sentence is
   this far off topic. The gate is meant to be permissive (the verifier guards what the model writes),
-  so the cut is the highest one that still lets through ANSWERABLE_RECALL of answerable questions.
+  so the cut is the highest one (in hundredths) that still lets through every answerable question.
 - support_threshold: the similarity a claim needs to its evidence sentence; eval/claims.jsonl labels
   claims as supported or not. The cut with the best balanced accuracy of the whole support decision
   (rules, then the bundled model's yes/no where the rules are unsure).
@@ -17,6 +17,7 @@ Run: .venv/bin/python eval/calibrate.py [--yes]
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,6 @@ from bot.evaluation import run_eval
 from bot.grounding import Grounder
 
 HERE = Path(__file__).parent
-ANSWERABLE_RECALL = 0.97
 YES_CUTS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)  # a sweep of 0.1-0.9 fell off a cliff above 0.6
 
 
@@ -77,9 +77,8 @@ def balanced_accuracy(pos: list[float], neg: list[float], cut: float) -> float:
 
 
 def permissive_cut(pos: list[float], neg: list[float]) -> float:
-    """The highest cut that keeps at least ANSWERABLE_RECALL of the answerable scores."""
-    ordered = sorted(pos)
-    return ordered[int(len(ordered) * (1 - ANSWERABLE_RECALL))]
+    """The highest cut in hundredths that keeps every answerable score: the gate refuses only clear cases."""
+    return math.floor(min(pos) * 100) / 100
 
 
 def best_cut(pos: list[float], neg: list[float]) -> float:

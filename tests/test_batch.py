@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot
-from bot.batch import SCHEMA_PATH, BatchResult
+from bot.batch import SCHEMA_PATH, BatchResult, read_items
 from tests.schema_check import problems
 
 SEEDS = Path(__file__).parent.parent / "seeds"
@@ -156,3 +156,15 @@ def test_the_schema_check_rejects_what_the_schema_forbids() -> None:
     assert problems({**error, "answer": "x"}, SCHEMA)  # neither an answer nor an error record
     assert problems({"id": 1, "error": "x"}, SCHEMA)  # question must be present (null when unknown)
     assert problems({"id": 1.5, "question": None, "error": "x"}, SCHEMA)
+
+
+def test_a_json_file_of_one_object_a_line_is_read_as_json_lines(tmp_path: Path) -> None:
+    """A "questions.json" was asked as raw text: '{"id": "x", "question": …}' went to the model."""
+    for name in ("questions.json", "questions.ndjson", "questions.jsonl"):
+        path = tmp_path / name
+        path.write_text('{"id": "x", "question": "Who confirmed the deployment?"}\n')
+        [item] = read_items(path)
+        assert (item.id, item.question) == ("x", "Who confirmed the deployment?"), name
+    path = tmp_path / "questions.txt"
+    path.write_text("Who confirmed the deployment?\n")
+    assert read_items(path)[0].question == "Who confirmed the deployment?"

@@ -76,16 +76,22 @@ def test_eval_on_a_user_file_with_only_question_and_answerable(tmp_path: Path) -
 
 def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None:
     dataset = tmp_path / "bad.jsonl"
-    dataset.write_text('{"question": "Who?", "answerable": true}\n{"question": "Why?"}\n\n[1]\n')
-    with pytest.raises(BotError, match=r'line 2: "answerable" must be true or false \(and 1 more\)'):
+    dataset.write_text(
+        '{"question": "Who?", "answerable": true}\n{"question": "Why?", "answerable": "yes"}\n\n[1]\n'
+        '{"question": "When?", "answerabel": true}\n{"question": "How?", "answerable": false, "kind": 5}\n'
+    )
+    with pytest.raises(BotError) as raised:
         dataset_items(dataset)
+    assert str(raised.value) == (
+        f'{dataset} line 2: "answerable" must be true or false; line 4: each line must be a JSON object; '
+        'line 5: "answerable" is missing ("answerabel" is not a field: did you mean "answerable"?); '
+        'line 6: "kind" must be text. The format is in eval/README.md.'
+    )
     with pytest.raises(BotError, match="no such file"):
         dataset_items(tmp_path / "missing.jsonl")
     result = run_cli("eval", "--dataset", str(dataset))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        f'Error: {dataset} line 2: "answerable" must be true or false (and 1 more). The format is in eval/README.md.'
-    ]
+    assert result.stderr.strip().splitlines() == [f"Error: {raised.value}"]
 
 
 def test_evidence_must_be_verbatim_in_the_corpus(scripted_bot: Bot, tmp_path: Path) -> None:

@@ -84,6 +84,16 @@ def test_lenient_mode_marks_instead_of_removing(scripted_bot: Bot) -> None:
     )
     assert "six nuclear tests" in answer.text
     assert "twelve rockets in Paris [unsupported]" in answer.text
+    assert (
+        answer.verifier_note() == "1 unsupported sentence kept and marked [unsupported] (lenient grounding)."
+    )
+    strict = ask_with_draft(
+        scripted_bot,
+        "How many nuclear tests has North Korea conducted?",
+        "North Korea has conducted six nuclear tests [1]. It tested twelve rockets in Paris [1].",
+        grounding="strict",
+    )
+    assert strict.verifier_note() == "1 unsupported sentence removed by the verifier."
 
 
 def test_model_refusal_is_reported_as_refusal(scripted_bot: Bot) -> None:
@@ -219,8 +229,16 @@ def test_question_kinds_and_number_words() -> None:
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
     assert not answers_kind("Kim Jong-un and Putin met twice last year.", "where did kim and putin meet")
     assert question_kind("When did Ukraine announce it?") == "time"
-    assert question_kind("Who is Lloyd Austin?") == "person"
+    assert question_kind("Who is Lloyd Austin?") == question_kind("whos elena vasquez") == "identity"
+    assert (
+        question_kind("Who is the mayor of Riverton?")
+        == question_kind("Who is commanding the troops?")
+        == "person"
+    )
+    assert answers_kind("Mayor Elena Vasquez said the bridge will reopen.", "who is elena vasquez")
     assert clean_sentence("According to the passages, Kursk is a region.") == "Kursk is a region."
+    assert clean_sentence("Kursk is a region, as stated in excerpt [1].") == "Kursk is a region."
+    assert clean_sentence("It was sent in the text [1].") == "It was sent in the text [1]."
 
 
 def test_where_something_ranks_is_answered_by_a_rank_not_a_place() -> None:
@@ -451,3 +469,20 @@ def test_a_passage_cut_inside_a_sentence_offers_the_whole_sentence() -> None:
         "They may return home.",
     ]
     assert passage_sentences(article, start, end, "text of an older version") == []
+
+
+def test_an_office_written_as_initials_is_not_taken_for_an_unknown_name(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """ "Who is Brightline's CEO?" was refused before the model as "anything about CEO"."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "plant.txt").write_text(
+        "Battery plant for Dunmore\n\nBrightline chief executive Sandra Lee said the plant will open in 2027.\n"
+    )
+    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
+    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    answer = ask_with_draft(
+        bot, "Who is Brightline's CEO?", "Sandra Lee is Brightline's chief executive [1]."
+    )
+    assert not answer.refused and "Sandra Lee" in answer.text, answer.text

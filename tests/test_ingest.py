@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError
-from bot.articles import find_date, parse_date, read_corpus
+from bot.articles import article_sentences, find_date, parse_date, read_corpus
 from bot.index import ArticleIndex
 from bot.settings import Settings
 from tests.scripted_plugin import plugin_env, run_bot
@@ -61,6 +61,28 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
 def test_every_date_the_reader_finds_is_a_date_the_filters_can_use(head: str) -> None:
     text = f"Storm season\n\nBy Ana Ruiz · {head} · Updated later\n\nThe storm made landfall at dawn."
     assert parse_date(find_date(text)) == date(2020, 9, 14)
+
+
+def test_a_title_and_date_line_are_never_part_of_the_first_sentence() -> None:
+    """A file written one paragraph per line, with no blank line under its headline: quotes and generated
+    gold evidence must not start "Ferry service … resumes 5 March 2026 The ferry …"."""
+    text = (
+        "Ferry service to Marlow Island resumes\n5 March 2026\nThe ferry resumed on Wednesday, BlueWave said.\n"
+        "Two of its four vessels were back in service.\n"
+    )
+    assert [text[s:e] for s, e in article_sentences(text)] == [
+        "Ferry service to Marlow Island resumes",
+        "5 March 2026",
+        "The ferry resumed on Wednesday, BlueWave said.",
+        "Two of its four vessels were back in service.",
+    ]
+    # A first line that is a paragraph is split as any other; prose after it is never cut at its lines.
+    text = "Kim met Putin. They signed a pact.\nThe pact covers\ndefense."
+    assert [text[s:e] for s, e in article_sentences(text)] == [
+        "Kim met Putin.",
+        "They signed a pact.",
+        "The pact covers\ndefense.",
+    ]
 
 
 def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path) -> None:
