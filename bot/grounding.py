@@ -157,8 +157,9 @@ _PLACE_RUN = re.compile(
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
-    # "Who is Elena Vasquez?" asks what she is ("the mayor"), not for another name; "Who is the mayor?" does
-    ("identity", re.compile(r"^\s*who(?:\s+is|\s+was|['’]s|s)\s+(?!(?:the|a|an|in|on|at|to|for|behind|responsible)\b|\w+ing\b)", re.I)),
+    # "Who is Elena Vasquez?" asks what she is ("the mayor"), not for a name; "Who is the mayor?", "Who is
+    # leading …?" and "Who was elected …?" do
+    ("identity", re.compile(r"^\s*who(?:\s+is|\s+was|['’]s|s)\s+(?!(?:the|a|an|in|on|at|to|for|behind|responsible)\s|\w+(?:ing|ed)\b)", re.I)),
     ("person", re.compile(r"^\s*(?:who|whom|whose|which (?:person|official|leader|president|minister|analyst|expert|general|agency|organi[sz]ation|country|newspaper|outlet|journal))\b", re.I)),
     ("rank", re.compile(r"^\s*where (?:does|do|did|is|are|was|were)\b.*\b(?:rank|ranks|ranked|stand|stands)\b", re.I)),
     ("place", re.compile(r"^\s*(?:where|(?:in )?which (?:region|city|country|place|town|area|province)|what (?:region|city|country|place))\b", re.I)),
