@@ -34,6 +34,17 @@ def ask_with_draft(bot: Bot, question: str, draft: str, verdicts: list[str] | No
     return bot.ask(question)
 
 
+def scripted_bot_on(embedded_bot: Bot, tmp_path: Path, articles: dict[str, str]) -> Bot:
+    """A bot over a corpus of `articles` (file name -> text) with the real embedder and database and a
+    scripted model."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in articles.items():
+        (corpus / name).write_text(text)
+    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
+    return Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+
+
 def assert_quotes_verbatim(bot: Bot, answer) -> None:  # type: ignore[no-untyped-def]
     assert answer.citations
     for c in answer.citations:
@@ -330,14 +341,15 @@ def test_a_dated_article_speaks_of_its_year(embedded_bot: Bot, tmp_path: Path) -
 def test_a_name_taken_from_the_question_needs_the_models_agreement(embedded_bot: Bot, tmp_path: Path) -> None:
     """A results table that never says "World Cup" may still answer who was runner-up of the World Cup,
     if the model agrees; the name alone neither proves nor disproves it."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "final.txt").write_text(
-        "The 2014 final\n\nChampions: Germany. Runners-up: Argentina. Third place: Netherlands. Date: 13 July 2014.\n"
+    bot = scripted_bot_on(
+        embedded_bot,
+        tmp_path,
+        {
+            "final.txt": "The 2014 final\n\nChampions: Germany. Runners-up: Argentina. Third place: Netherlands. "
+            "Date: 13 July 2014.\n",
+            "cup.txt": "The tournament\n\nThe World Cup is held every four years.\n",
+        },
     )
-    (corpus / "cup.txt").write_text("The tournament\n\nThe World Cup is held every four years.\n")
-    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
-    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
     question, draft = (
         "Who was the runner-up of the 2014 World Cup?",
         "Argentina was the runner-up of the 2014 World Cup [1].",
@@ -389,13 +401,8 @@ FINAL = (
 def test_initials_in_a_question_match_the_name_an_article_spells_out(
     embedded_bot: Bot, tmp_path: Path
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "vote.txt").write_text(
-        "Vote in New York\n\nRussia vetoed the resolution in the United Nations Security Council.\n"
-    )
-    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
-    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    vote = "Vote in New York\n\nRussia vetoed the resolution in the United Nations Security Council.\n"
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"vote.txt": vote})
     answer = ask_with_draft(bot, "Who vetoed the resolution at the UN?", "Russia vetoed it [1].")
     assert not answer.refused, answer.text
     assert (
@@ -409,12 +416,7 @@ def test_an_answer_that_says_the_opposite_of_its_article_is_refused_even_when_th
     """A question's false premise ("reject" where the council voted to approve), restated in the answer or
     answered with a bare name, is refused; a question asked from the loser's side ("Who did Lakeside lose
     to?") is the same event told from its other end, and is answered."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "vote.txt").write_text(VOTE)
-    (corpus / "final.txt").write_text(FINAL)
-    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
-    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"vote.txt": VOTE, "final.txt": FINAL})
     yes = ["yes"] * 8
     premise = ask_with_draft(
         bot,
@@ -482,13 +484,8 @@ def test_an_office_written_as_initials_is_not_taken_for_an_unknown_name(
     embedded_bot: Bot, tmp_path: Path
 ) -> None:
     """ "Who is Brightline's CEO?" was refused before the model as "anything about CEO"."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "plant.txt").write_text(
-        "Battery plant for Dunmore\n\nBrightline chief executive Sandra Lee said the plant will open in 2027.\n"
-    )
-    seeded = embedded_bot.for_corpus(corpus, tmp_path / "data")
-    bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
+    plant = "Battery plant for Dunmore\n\nBrightline chief executive Sandra Lee said the plant will open in 2027.\n"
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"plant.txt": plant})
     answer = ask_with_draft(
         bot, "Who is Brightline's CEO?", "Sandra Lee is Brightline's chief executive [1]."
     )
