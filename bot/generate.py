@@ -186,9 +186,12 @@ def candidates_from(bot: Bot, passages: list[StoredPassage], rng: random.Random)
     per_sentence: list[list[Candidate]] = []
     seen: set[tuple[str, int]] = set()
     titles = {a.name: a.title for a in bot.articles}
+    spans: dict[str, list[tuple[int, int]]] = {}  # each article split once, not once per passage
     for passage in passages:
         text = bot.index.article_text(passage.source)
-        for start, end in article_sentences(text):
+        if passage.source not in spans:
+            spans[passage.source] = article_sentences(text)
+        for start, end in spans[passage.source]:
             if start < passage.start or end > passage.end or (passage.source, start) in seen:
                 continue
             seen.add((passage.source, start))
