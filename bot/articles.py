@@ -26,6 +26,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
 DATE_LINE_EXTRA_WORDS = 2  # a line "Updated Thursday, 5 March 2026" is a date line; more words make it prose
+_BYLINE = re.compile(r"\s*(?i:by)\s+[A-Z](?:[^.!?]|(?<![a-z])\.){0,80}$")  # "By J. Doe, Staff Writer"
 
 _SHORT_MONTHS = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"  # a dateline's "Nov 1, 2021"
 # How a date is written, and how to read it (after parse_date drops dots and makes "Sept" "Sep").
@@ -163,13 +164,14 @@ def first_line_title(text: str) -> str:
 
 
 def article_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of an article. Its first line (the title) and the date lines right
-    under it end where their line ends, so "Ferry service resumes\n5 March 2026\nThe ferry …" is three
-    sentences, never one quote that starts with a headline."""
+    """(start, end) of each sentence of an article. Its first line (the title) and the date and byline
+    lines right under it end where their line ends, so "Ferry service resumes\n5 March 2026\nBy Jane
+    Doe\nThe ferry …" is four sentences, never one quote that starts with a headline or a byline."""
     heads: list[tuple[int, int]] = []
     for number, line in enumerate(re.finditer(r"[^\n]*\S[^\n]*", text)):
         found = find_date(line.group(0))
-        if number and not (found and len(line.group(0).replace(found, "").split()) <= DATE_LINE_EXTRA_WORDS):
+        dated = found and len(line.group(0).replace(found, "").split()) <= DATE_LINE_EXTRA_WORDS
+        if number and not (dated or _BYLINE.match(line.group(0))):
             break
         heads += [(line.start() + s, line.start() + e) for s, e in sentence_spans(line.group(0))]
     body = heads[-1][1] if heads else 0

@@ -58,11 +58,12 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         q = json.loads(line)
-        answers = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
-        answers = [a[0] if isinstance(a, list) else a for a in answers]
+        # Each fact is text or a list of its accepted forms ("Oct 19, 2021", "19 October 2021"), as RGB scores.
+        facts = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
+        first = facts[0][0] if isinstance(facts[0], list) else facts[0]
         base = {"question": q["query"], "history": []}
         yield {**base, "id": f"rgb{q['id']}-answer", "setting": "answer", "answerable": True,
-               "reference": answers[0], "key_facts": answers[:1], "docs": q["positive"] + q["negative"],
+               "reference": first, "key_facts": facts, "docs": q["positive"] + q["negative"],
                "gold": q["positive"]}  # fmt: skip
         yield {**base, "id": f"rgb{q['id']}-negative", "setting": "negative", "answerable": False,
                "reference": "", "key_facts": [], "docs": q["negative"], "gold": []}  # fmt: skip
@@ -70,6 +71,13 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
             yield {**base, "id": f"rgb{q['id']}-fake", "setting": "fakeanswer", "answerable": True,
                    "reference": q["fakeanswer"], "key_facts": [q["fakeanswer"]],
                    "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
+
+
+def _is_fact(fact: object) -> bool:
+    """A key fact is text, or a list of the forms any one of which states it."""
+    if isinstance(fact, list):
+        return bool(fact) and all(isinstance(f, str) and f.strip() for f in fact)
+    return isinstance(fact, str) and bool(fact.strip())
 
 
 BUILTIN_DATASETS = ("seed", "rgb")
@@ -135,8 +143,8 @@ def _item_problem(item: object) -> str | None:
     for key in OPTIONAL_LISTS:
         if not isinstance(item.get(key, []), list):
             return f'"{key}" must be a list'
-    if not all(isinstance(f, str) and f.strip() for f in item.get("key_facts", [])):
-        return '"key_facts" must be a list of non-empty strings'
+    if not all(_is_fact(f) for f in item.get("key_facts", [])):
+        return '"key_facts" must be a list of non-empty strings (or of lists of them: any one form counts)'
     if not all(isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("quote"), str)
                for e in item.get("evidence", [])):  # fmt: skip
         return '"evidence" must be a list of {"source": file name, "quote": verbatim text} objects'

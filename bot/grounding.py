@@ -61,11 +61,11 @@ StoredVectors = Callable[[list[Passage], list[tuple[str, str]]], list[np.ndarray
 EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with its neighbours)
 PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
 SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first
+NAMED_CANDIDATES = 2  # further sentences tried per claim because they name all that it names
 KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
 DUPLICATE_OVERLAP = 0.8  # share of content words two answer sentences share before one is a repeat
 NEGATION_MARGIN = 0.12  # a negated sentence this close to the best match contradicts the claim
 NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
-MIN_EVIDENCE_CHARS = 3  # a shorter "sentence" is a stray fragment, not evidence
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
 STEM_CHARS = 5  # words sharing this many first letters share a stem ("deploy", "deployment")
 ARTICLES_CACHED = 32  # articles whose sentence split is kept: a few questions' worth of retrieved passages
@@ -117,6 +117,8 @@ _OFFICE_QUESTION = re.compile(
     rf"(?:the\s+)?(?:(?i:new|current|present)\s+)?(?P<office>(?i:{_OFFICE_FORMS}))\s+of\s+(?:the\s+)?"
     r"(?P<org>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
+# what an article calls the organisation it is about: "the company's chief executive", "Union president …"
+_ORG_NOUNS = "company|firm|group|union|city|council|party|agency|bank|government|ministry|board"
 _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer
 # A name right after a preposition of direction or place: "… delivered 13,000 containers … to Russia".
 _DIRECTED = re.compile(r"\b(to|from|into|in)\s+(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")
@@ -147,6 +149,7 @@ _HEDGE = re.compile(
 )
 _LOWER_WORDS = re.compile(r"\b[a-z]+\b")  # not names: "Rose" is no verb
 _ANY_WORD = re.compile(r"\b[A-Za-z]+\b")
+_A_WORD = re.compile(r"[^\W\d_]{2}")  # "...", "—" or "5." alone is a stray fragment, not evidence
 _SENTENCE_ENDS = (". ", "? ", "! ", "\n")
 _NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "Kim Jong-un", "Lloyd Austin"
 # A place is named after a preposition of place: "met in Pyongyang", "deployed to the Kursk region".
@@ -314,18 +317,24 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     return (
         answers_kind(text, question)
         and all(ev.names_year(year) for ev in evidence for year in years)
-        and holds_office(" ".join(ev.quote for ev in evidence), question)
+        and holds_office(
+            " ".join(ev.quote for ev in evidence), question, " ".join(ev.passage.text for ev in evidence)
+        )
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
     )
 
 
-def holds_office(text: str, question: str) -> bool:
+def holds_office(text: str, question: str, passage: str = "") -> bool:
     """Does `text` give the office the question asks about to the organisation it names ("Ukrainian
-    President …", "president of FIFA", "Google's chief executive")? A president of Russia, of the NFL
+    President …", "president of FIFA", "Google's chief executive"), or to one its `passage` names ("its
+    chief executive", "the company's CEO" in an article about Google)? A president of Russia, of the NFL
     Players Association or a former president does not answer "Who is the president of …?". True when
     the question asks about no office."""
     patterns = _office_patterns(question)
-    return patterns is None or any(pattern.search(text) for pattern in patterns)
+    if patterns is None:
+        return True
+    named, of_org, referred, org = patterns
+    return bool(named.search(text) or of_org.search(text) or (referred.search(text) and org.search(passage)))
 
 
 @lru_cache(maxsize=QUESTIONS_CACHED)
@@ -350,6 +359,8 @@ def _office_patterns(question: str) -> tuple[re.Pattern[str], ...] | None:
         re.compile(
             rf"{_NOT_NOW}\b{office}\s+(?:[A-Z][\w'’.-]*\s+){{0,3}}of\s+(?:the\s+)?{org}(?![\w'’]*\s+[A-Z])"
         ),
+        re.compile(rf"\b(?i:its|the\s+(?:{_ORG_NOUNS})['’]s|{_ORG_NOUNS})\s+{office}\b"),
+        re.compile(rf"\b{org}\b"),
     )
 
 
@@ -522,12 +533,12 @@ def passage_sentences(article: str, start: int, end: int, text: str) -> list[tup
 
 def evidence_sentences(article: str, start: int, end: int, text: str) -> list[tuple[int, int]]:
     """The passage's sentences that can be evidence, for the grounder and for the vectors stored at
-    ingest alike: not a stray fragment, and not the article's own question ("The question arises: …?"),
-    which states nothing."""
+    ingest alike: not a stray fragment (a snippet's "..."), and not the article's own question ("The
+    question arises: …?"), which states nothing."""
     return [
         (s, e)
         for s, e in passage_sentences(article, start, end, text)
-        if e - s >= MIN_EVIDENCE_CHARS and not article[s:e].rstrip('"”’)').endswith("?")
+        if _A_WORD.search(article, s, e) and not article[s:e].rstrip('"”’)').endswith("?")
     ]
 
 
@@ -637,7 +648,7 @@ class EvidenceSet:
         July 2014"), which like other words restated from the question need the model's agreement, and
         the rest, which the article does not support."""
         article, asked = self._article_lower[ev.passage.source], question.lower()
-        missing = sorted(n for n in names_in(claim, ordinary=self._all_text) if not contains_name(article, n))
+        missing = sorted(n for n in self.names(claim) if not contains_name(article, n))
         borrowed = [n for n in missing if contains_name(asked, n)]
         return borrowed, [n for n in missing if n not in borrowed]
 
@@ -655,6 +666,26 @@ class EvidenceSet:
             scored.append((ev, score))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
+
+    def names(self, text: str) -> set[str]:
+        """The names in `text`; a first word counts only if the passages never write it in lower case."""
+        return names_in(text, ordinary=self._all_text)
+
+    def context(self, ev: Evidence, claim: str, question: str) -> str:
+        """The sentence for a yes/no check, after the closest earlier sentence of its passage that names what
+        the claim and the question name and it does not: "The company's chief executive, Sandra Lee, said
+        …" shows "Sandra Lee is the CEO of Brightline" (asked "Who is the CEO of Brightline?") only read
+        after "Brightline Energy to build …". A name the question does not give stays the sentence's to
+        show: "South" from a sentence nearby does not make "South Korea and Russia" right."""
+        quote_lower, asked = ev.quote.lower(), question.lower()
+        subject = [
+            n for n in self.names(claim) if contains_name(asked, n) and not contains_name(quote_lower, n)
+        ]
+        earlier = [e for e in self.items if e.passage is ev.passage and e.start < ev.start] if subject else []
+        for e in sorted(earlier, key=lambda e: e.start, reverse=True):
+            if any(contains_name(e.quote.lower(), n) for n in subject):
+                return f"{e.quote} {ev.quote}"
+        return ev.quote
 
     def neighbours(self, ev: Evidence) -> list[Evidence]:
         """`ev` with the sentences just before and after it in the same article, in reading order."""
@@ -779,6 +810,16 @@ class Grounder:
             i for i in closest
             if i not in candidates and figures and figures <= numbers_in(evidence.items[i].quote)
         ]  # fmt: skip
+        # A sentence naming everyone the claim names beyond the question is worth the model's look however
+        # far its wording is: "Voters in France chose Emmanuel Macron" for "Macron won the 2017 election".
+        asked_lower = check.question.lower()
+        if new_names := {n for n in evidence.names(claim) if not contains_name(asked_lower, n)}:
+            order = [i for i in np.argsort(-sims) if i not in candidates and i not in anchored]
+            anchored += [
+                i for i in order
+                if all(contains_name(evidence.items[i].quote.lower(), n) for n in new_names)
+                and figures <= numbers_in(evidence.items[i].quote)
+            ][:NAMED_CANDIDATES]  # fmt: skip
         conflicts = {
             i: evidence.conflicts(claim, evidence.items[i], check.question) for i in candidates + anchored
         }
@@ -799,7 +840,7 @@ class Grounder:
             added = sorted(claim_words - quote_words - asked)
             echoed = _echoed(claim, asked, quote_words) + evidence.missing_names(claim, ev, check.question)[0]
             if (added or echoed or i in anchored) and not self._model_says(
-                "entail", claim=claim, evidence=ev.quote
+                "entail", claim=claim, evidence=evidence.context(ev, claim, check.question)
             ):
                 reasons = reasons or [f"not stated: {', '.join(added + echoed)}"]
                 continue
@@ -816,7 +857,7 @@ class Grounder:
             and fits(text, evidence, check.question)
             and self._model_says(
                 "correct",
-                evidence=" ".join(ev.quote for ev in evidence),
+                evidence=" ".join(check.evidence.context(ev, text, check.question) for ev in evidence),
                 question=check.question,
                 answer=text,
             )

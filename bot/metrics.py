@@ -12,16 +12,19 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s.]", " ", text.lower().replace(",", "")).split())
 
 
-def key_facts_present(answer: str, facts: list[str]) -> float:
+def key_facts_present(answer: str, facts: list[str | list[str]]) -> float:
     """Share of facts the answer states: as written, or, for a fact that is only a quantity ("twice",
-    "13,000", "1.2 million"), as the same number in other words ("2 times", "1,200,000")."""
+    "13,000", "1.2 million"), as the same number in other words ("2 times", "1,200,000"). A fact given as
+    a list is stated by any one of its forms (RGB's "Oct 19, 2021" or "19 October 2021")."""
     if not facts:
         return 1.0
     got = normalize(answer)
     numbers = numbers_in(answer)
-    return sum(normalize(f) in got or (is_quantity(f) and numbers_in(f) <= numbers) for f in facts) / len(
-        facts
-    )
+
+    def stated(form: str) -> bool:
+        return normalize(form) in got or (is_quantity(form) and numbers_in(form) <= numbers)
+
+    return sum(any(map(stated, f if isinstance(f, list) else [f])) for f in facts) / len(facts)
 
 
 def token_f1(answer: str, reference: str) -> float:

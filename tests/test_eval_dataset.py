@@ -79,13 +79,16 @@ def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None
     dataset.write_text(
         '{"question": "Who?", "answerable": true}\n{"question": "Why?", "answerable": "yes"}\n\n[1]\n'
         '{"question": "When?", "answerabel": true}\n{"question": "How?", "answerable": false, "kind": 5}\n'
+        '{"question": "On?", "answerable": true, "key_facts": [["Oct 19, 2021", "19 October 2021"]]}\n'
+        '{"question": "At?", "answerable": true, "key_facts": [[]]}\n'
     )
     with pytest.raises(BotError) as raised:
         dataset_items(dataset)
     assert str(raised.value) == (
         f'{dataset} line 2: "answerable" must be true or false; line 4: each line must be a JSON object; '
         'line 5: "answerable" is missing ("answerabel" is not a field: did you mean "answerable"?); '
-        'line 6: "kind" must be text. The format is in eval/README.md.'
+        'line 6: "kind" must be text; line 8: "key_facts" must be a list of non-empty strings (or of lists '
+        "of them: any one form counts). The format is in eval/README.md."
     )
     with pytest.raises(BotError, match="no such file"):
         dataset_items(tmp_path / "missing.jsonl")

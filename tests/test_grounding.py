@@ -16,6 +16,7 @@ from bot.grounding import (
     _swapped,
     answers_kind,
     clean_sentence,
+    evidence_sentences,
     holds_office,
     passage_sentences,
     question_kind,
@@ -358,6 +359,27 @@ def test_a_name_taken_from_the_question_needs_the_models_agreement(embedded_bot:
     assert ask_with_draft(bot, question, draft, verdicts=["no"] * 8).refused
 
 
+def test_a_sentence_that_names_the_answer_is_tried_and_read_with_its_subject(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """Two sentences about Brightline's chief executives are closer in meaning to "Sandra Lee is the CEO
+    of Brightline" than the one that says so ("The company's chief executive, Sandra Lee, …"); it is
+    still put to the model, after the sentence that names the company, and it gives the office to the
+    company the article is about."""
+    factory = (
+        "Brightline Energy to build factory\n\nBrightline Energy said on Thursday it will build a solar panel "
+        "factory in Dunmore. The company's chief executive, Sandra Lee, said the plant would open in 2028.\n\n"
+        "Brightline has had three chief executives since it was founded in 2015. The board of Brightline "
+        "will appoint a new CEO next year. Brightline's CEO search drew 40 candidates.\n"
+    )
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"factory.txt": factory})
+    draft = "Sandra Lee is the CEO of Brightline [1]."
+    answer = ask_with_draft(bot, "Who is the CEO of Brightline?", draft, verdicts=["no", "no", "yes", "yes"])
+    assert not answer.refused and "Sandra Lee" in answer.citations[0].quote, answer.text
+    agreed = bot.backend.prompts[3][-1]["content"]  # type: ignore[attr-defined]
+    assert "Brightline Energy said on Thursday" in agreed and "Sandra Lee, said" in agreed, agreed
+
+
 def test_a_role_swap_is_removed_even_when_the_model_agrees(scripted_bot: Bot) -> None:
     """Every word is the evidence's, so only the word order shows it: North Korea delivered them to Russia."""
     question = "How many containers has North Korea delivered to Russia?"
@@ -458,6 +480,14 @@ def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
         "Google's chief executive, Sundar Pichai, spoke.", "Who is the CEO of Google in 2021?"
     )
     assert holds_office("U.S. President Joe Biden spoke.", "Who is the president of the United States?")
+    # the office of the organisation the article is about, named in another sentence of its passage
+    lee, brightline = "The company's chief executive, Sandra Lee, said so.", "Who is the CEO of Brightline?"
+    assert holds_office(lee, brightline, f"Brightline will build a plant. {lee}")
+    assert not holds_office(lee, brightline, f"Acme will build a plant. {lee}")
+    okafor = "Union president Gloria Okafor said the strike goes on."
+    assert holds_office(
+        okafor, "Who is the president of the nurses union?", f"The nurses union struck. {okafor}"
+    )
     assert holds_office("Anything at all.", "Who confirmed the deployment?")  # no office asked about
     # "Who met the leader …" asks for someone else, not for the leader
     assert holds_office("Putin met Kim Jong-un.", "Who met the leader of North Korea?")
@@ -478,6 +508,13 @@ def test_a_passage_cut_inside_a_sentence_offers_the_whole_sentence() -> None:
         "They may return home.",
     ]
     assert passage_sentences(article, start, end, "text of an older version") == []
+
+
+def test_a_snippets_dots_are_no_evidence() -> None:
+    """Search snippets end in "..." that the splitter leaves as a sentence; it filled the prompt's excerpts."""
+    snippet = "Jul 7, 2018 ... When the game came out, it sold well. ... Ver. 2 is out."
+    quotes = [snippet[a:b] for a, b in evidence_sentences(snippet, 0, len(snippet), snippet)]
+    assert quotes == ["Jul 7, 2018 ...", "When the game came out, it sold well.", "Ver.", "2 is out."]
 
 
 def test_an_office_written_as_initials_is_not_taken_for_an_unknown_name(

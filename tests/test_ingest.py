@@ -63,16 +63,17 @@ def test_every_date_the_reader_finds_is_a_date_the_filters_can_use(head: str) ->
     assert parse_date(find_date(text)) == date(2020, 9, 14)
 
 
-def test_a_title_and_date_line_are_never_part_of_the_first_sentence() -> None:
+def test_a_title_date_and_byline_are_never_part_of_the_first_sentence() -> None:
     """A file written one paragraph per line, with no blank line under its headline: quotes and generated
-    gold evidence must not start "Ferry service … resumes 5 March 2026 The ferry …"."""
+    gold evidence must not start "Ferry service … resumes 5 March 2026 By J. Doe The ferry …"."""
     text = (
-        "Ferry service to Marlow Island resumes\n5 March 2026\nThe ferry resumed on Wednesday, BlueWave said.\n"
-        "Two of its four vessels were back in service.\n"
+        "Ferry service to Marlow Island resumes\n5 March 2026\nBy J. Doe, Staff Writer\n"
+        "The ferry resumed on Wednesday, BlueWave said.\nTwo of its four vessels were back in service.\n"
     )
     assert [text[s:e] for s, e in article_sentences(text)] == [
         "Ferry service to Marlow Island resumes",
         "5 March 2026",
+        "By J. Doe, Staff Writer",
         "The ferry resumed on Wednesday, BlueWave said.",
         "Two of its four vessels were back in service.",
     ]

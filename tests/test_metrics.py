@@ -35,6 +35,9 @@ def test_correctness_and_retrieval_metrics() -> None:
     assert key_facts_present("It has many containers.", ["13,000"]) == 0.0
     assert key_facts_present("The two leaders met 2 times.", ["twice"]) == 1.0
     assert key_facts_present("It began on 24 October.", ["October 24"]) == 0.0
+    # a fact given as a list is stated by any of its forms (RGB's accepted spellings of a date)
+    assert key_facts_present("Announced Oct 19, 2021 [1].", [["October 19 2021", "Oct 19, 2021"]]) == 1.0
+    assert key_facts_present("Announced in 2021 [1].", [["October 19 2021", "Oct 19, 2021"], "Google"]) == 0.0
     assert token_f1("About 1.2 million personnel [1].", "About 1.2 million personnel.") == 1.0
     assert retrieval_scores(["x", SOURCE], ["1.2 million personnel"]) == {
         "hit": 1.0,
