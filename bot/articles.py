@@ -26,7 +26,8 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 TITLE_MAX_CHARS = 90
 DATE_LINE_EXTRA_WORDS = 2  # a line "Updated Thursday, 5 March 2026" is a date line; more words make it prose
-_BYLINE = re.compile(r"\s*(?i:by)\s+[A-Z](?:[^.!?]|(?<![a-z])\.){0,80}$")  # "By J. Doe, Staff Writer"
+# "By J. Doe, Staff Writer", "By Dr. Jane Doe"; not "By Wednesday, ferries ran to the U.S."
+_BYLINE = re.compile(r"\s*(?i:by)\s+(?=[A-Z])(?:[^.!?]|(?<![a-z])\.|\b(?:Dr|Mrs?|Ms|St|Jr|Sr)\.){1,81}$")
 
 _SHORT_MONTHS = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"  # a dateline's "Nov 1, 2021"
 # How a date is written, and how to read it (after parse_date drops dots and makes "Sept" "Sep").

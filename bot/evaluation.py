@@ -63,7 +63,7 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
         first = facts[0][0] if isinstance(facts[0], list) else facts[0]
         base = {"question": q["query"], "history": []}
         yield {**base, "id": f"rgb{q['id']}-answer", "setting": "answer", "answerable": True,
-               "reference": first, "key_facts": facts, "docs": q["positive"] + q["negative"],
+               "reference": first, "key_facts": facts[:1], "docs": q["positive"] + q["negative"],
                "gold": q["positive"]}  # fmt: skip
         yield {**base, "id": f"rgb{q['id']}-negative", "setting": "negative", "answerable": False,
                "reference": "", "key_facts": [], "docs": q["negative"], "gold": []}  # fmt: skip

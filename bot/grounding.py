@@ -318,23 +318,28 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
         answers_kind(text, question)
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(
-            " ".join(ev.quote for ev in evidence), question, " ".join(ev.passage.text for ev in evidence)
+            " ".join(ev.quote for ev in evidence), question, [(ev.quote, ev.passage.text) for ev in evidence]
         )
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
     )
 
 
-def holds_office(text: str, question: str, passage: str = "") -> bool:
+def holds_office(text: str, question: str, in_passages: list[tuple[str, str]] | None = None) -> bool:
     """Does `text` give the office the question asks about to the organisation it names ("Ukrainian
-    President …", "president of FIFA", "Google's chief executive"), or to one its `passage` names ("its
-    chief executive", "the company's CEO" in an article about Google)? A president of Russia, of the NFL
-    Players Association or a former president does not answer "Who is the president of …?". True when
-    the question asks about no office."""
+    President …", "president of FIFA", "Google's chief executive"), or does one of `in_passages`' (quote,
+    its passage) give it to the organisation the passage names ("its chief executive", "the company's
+    CEO" in a passage about Google; "Union president" if the question asks about a union)? A president of
+    Russia, of the NFL Players Association or a former president does not answer "Who is the president
+    of …?". True when the question asks about no office."""
     patterns = _office_patterns(question)
     if patterns is None:
         return True
     named, of_org, referred, org = patterns
-    return bool(named.search(text) or of_org.search(text) or (referred.search(text) and org.search(passage)))
+    return bool(
+        named.search(text)
+        or of_org.search(text)
+        or any(referred.search(quote) and org.search(passage) for quote, passage in in_passages or [])
+    )
 
 
 @lru_cache(maxsize=QUESTIONS_CACHED)
@@ -350,17 +355,20 @@ def _office_patterns(question: str) -> tuple[re.Pattern[str], ...] | None:
     words = [re.sub(r"['’]s$", "", w) for w in match.group("org").split()]
     # "Ukrainian" for Ukraine, "Directorate's" for Directorate; "U.S." for United States
     stems = [re.escape(w[:STEM_CHARS]) + r"[\w'’]*" if len(w) > STEM_CHARS else re.escape(w) for w in words]
-    org = r"\s+".join(stems)
+    written = r"\s+".join(stems)
     if len(words) > 1:
-        org = rf"(?:{org}|{'[.]?'.join(w[0] for w in words)}[.]?)"
-    org = f"(?i:{org})"
+        written = rf"(?:{written}|{'[.]?'.join(w[0] for w in words)}[.]?)"
+    org = f"(?i:{written})"
+    # "Union president" only for a union; "its", "the company's" for any organisation
+    own_nouns = [w.lower() for w in words if w.lower() in _ORG_NOUNS.split("|")]
+    referred = rf"its|the\s+(?:{_ORG_NOUNS})['’]s" + "".join(f"|{n}" for n in own_nouns)
     return (
         re.compile(rf"{_NOT_NOW}\b{org}(?:['’]s)?\s+{office}\b"),  # "Facebook CEO", "Ukraine's president"
         re.compile(
             rf"{_NOT_NOW}\b{office}\s+(?:[A-Z][\w'’.-]*\s+){{0,3}}of\s+(?:the\s+)?{org}(?![\w'’]*\s+[A-Z])"
         ),
-        re.compile(rf"\b(?i:its|the\s+(?:{_ORG_NOUNS})['’]s|{_ORG_NOUNS})\s+{office}\b"),
-        re.compile(rf"\b{org}\b"),
+        re.compile(rf"{_NOT_NOW}\b(?i:{referred})\s+{office}\b"),
+        re.compile(rf"\b{written}\b"),  # as written: "us" is not "U.S."
     )
 
 

@@ -22,7 +22,9 @@ def key_facts_present(answer: str, facts: list[str | list[str]]) -> float:
     numbers = numbers_in(answer)
 
     def stated(form: str) -> bool:
-        return normalize(form) in got or (is_quantity(form) and numbers_in(form) <= numbers)
+        return bool(form.strip()) and (
+            normalize(form) in got or (is_quantity(form) and numbers_in(form) <= numbers)
+        )
 
     return sum(any(map(stated, f if isinstance(f, list) else [f])) for f in facts) / len(facts)
 

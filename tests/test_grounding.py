@@ -480,13 +480,20 @@ def test_an_office_must_belong_to_the_organisation_the_question_names() -> None:
         "Google's chief executive, Sundar Pichai, spoke.", "Who is the CEO of Google in 2021?"
     )
     assert holds_office("U.S. President Joe Biden spoke.", "Who is the president of the United States?")
-    # the office of the organisation the article is about, named in another sentence of its passage
+    # the office of the organisation the passage is about, named in another of its sentences
     lee, brightline = "The company's chief executive, Sandra Lee, said so.", "Who is the CEO of Brightline?"
-    assert holds_office(lee, brightline, f"Brightline will build a plant. {lee}")
-    assert not holds_office(lee, brightline, f"Acme will build a plant. {lee}")
-    okafor = "Union president Gloria Okafor said the strike goes on."
-    assert holds_office(
-        okafor, "Who is the president of the nurses union?", f"The nurses union struck. {okafor}"
+    assert holds_office(lee, brightline, [(lee, f"Brightline will build a plant. {lee}")])
+    assert not holds_office(lee, brightline, [(lee, f"Acme will build a plant. {lee}")])
+    union = "Who is the president of the Nurses Union?"
+    okafor, former = "Union president Gloria Okafor spoke.", "Former union president Ann Ray spoke."
+    assert holds_office(okafor, union, [(okafor, f"The Nurses Union struck. {okafor}")])
+    assert not holds_office(former, union, [(former, f"The Nurses Union struck. {former}")])
+    us = (
+        "Who is the president of the United States?"  # a union's president is no country's; "us" is no "U.S."
+    )
+    assert not holds_office(okafor, us, [(okafor, f"U.S. nurses struck. {okafor}")])
+    assert not holds_office(
+        "Its president spoke.", us, [("Its president spoke.", "Tell us. Its president spoke.")]
     )
     assert holds_office("Anything at all.", "Who confirmed the deployment?")  # no office asked about
     # "Who met the leader …" asks for someone else, not for the leader

@@ -38,6 +38,7 @@ def test_correctness_and_retrieval_metrics() -> None:
     # a fact given as a list is stated by any of its forms (RGB's accepted spellings of a date)
     assert key_facts_present("Announced Oct 19, 2021 [1].", [["October 19 2021", "Oct 19, 2021"]]) == 1.0
     assert key_facts_present("Announced in 2021 [1].", [["October 19 2021", "Oct 19, 2021"], "Google"]) == 0.0
+    assert key_facts_present("Announced in 2021 [1].", [["", " "]]) == 0.0  # a blank form states nothing
     assert token_f1("About 1.2 million personnel [1].", "About 1.2 million personnel.") == 1.0
     assert retrieval_scores(["x", SOURCE], ["1.2 million personnel"]) == {
         "hit": 1.0,
