@@ -582,6 +582,7 @@ class EvidenceSet:
         self._article_lower = {p.source: article_texts[p.source].lower() for p in passages}
         self._all_text = " ".join(p.text for p in passages)
         self._all_lower = self._all_text.lower()
+        self._names: dict[str, set[str]] = {}
 
     def _vectors(self, windows: list[tuple[str, str]], stored: StoredVectors | None) -> np.ndarray:
         """The windows' vectors: those stored at ingest, and only the rest embedded now."""
@@ -676,8 +677,12 @@ class EvidenceSet:
         return scored
 
     def names(self, text: str) -> set[str]:
-        """The names in `text`; a first word counts only if the passages never write it in lower case."""
-        return names_in(text, ordinary=self._all_text)
+        """The names in `text`; a first word counts only if the passages never write it in lower case.
+        Kept per text: each claim's names are asked for once per candidate sentence and check, and each
+        time its first word is looked up in all the passages."""
+        if text not in self._names:
+            self._names[text] = names_in(text, ordinary=self._all_text)
+        return self._names[text]
 
     def context(self, ev: Evidence, claim: str, question: str) -> str:
         """The sentence for a yes/no check, after the closest earlier sentence of its passage that names what
