@@ -1,12 +1,13 @@
 """The retrieval index, kept in step with the corpus, stored in PostgreSQL (bot/store.py).
 
-Ingest writes one transaction per article (a replaced article is deleted and inserted in the same
+Ingest writes whole articles per transaction (a replaced article is deleted and inserted in the same
 transaction), so a reader sees each article wholly old or wholly new, several processes can read while
 one ingests, and a crash at any moment leaves a consistent index: the next sync finishes the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -25,7 +26,7 @@ from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
 from bot.grounding import clause_windows, evidence_sentences
 from bot.settings import BUNDLED_EMBED_MODEL, Settings
-from bot.store import Store, vector_bytes
+from bot.store import Store, int8_array_bytes, vector_bytes
 
 EMBED_GROUP = 64  # texts embedded together before their articles are written
 # In a bulk load (an empty index), articles are committed together up to about this many passages: one
@@ -154,12 +155,27 @@ def delete_articles(conn: psycopg.Connection[Any], store: Store, names: list[str
     conn.execute(store.q("DELETE FROM {s}.articles WHERE name = ANY(%s)"), (names,))
 
 
-def _by_sentence(windows: list[tuple[int, int, str]]) -> list[tuple[tuple[int, int], list[int]]]:
-    """Positions of each sentence's windows (evidence_windows lists a sentence's windows together)."""
-    groups: dict[tuple[int, int], list[int]] = {}
+def _by_sentence(windows: list[tuple[int, int, str]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Each sentence with the slice of `windows` that holds its windows (evidence_windows lists a
+    sentence's windows together)."""
+    groups: list[tuple[tuple[int, int], tuple[int, int]]] = []
     for i, (start, end, _) in enumerate(windows):
-        groups.setdefault((start, end), []).append(i)
-    return list(groups.items())
+        if groups and groups[-1][0] == (start, end):
+            groups[-1] = ((start, end), (groups[-1][1][0], i + 1))
+        else:
+            groups.append(((start, end), (i, i + 1)))
+    return groups
+
+
+def _bulk_groups(items: Iterable[Prepared]) -> Iterator[list[Prepared]]:
+    group: list[Prepared] = []
+    for item in items:
+        group.append(item)
+        if sum(len(p.passages) for p in group) >= BULK_COMMIT_PASSAGES:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def window_hash(text: str) -> int:
@@ -397,21 +413,42 @@ class ArticleIndex:
         self, conn: psycopg.Connection[Any], items: Iterable[Prepared], chunking: str, *, bulk: bool = False
     ) -> None:
         """Write embedded articles: one transaction per article, or in a bulk load, groups of whole
-        articles of about BULK_COMMIT_PASSAGES passages."""
-        group: list[Prepared] = []
-        for item in items:
-            group.append(item)
-            if not bulk or sum(len(p.passages) for p in group) >= BULK_COMMIT_PASSAGES:
-                self._write_group(conn, group, chunking)
-                group = []
-        if group:
-            self._write_group(conn, group, chunking)
+        articles of about BULK_COMMIT_PASSAGES passages, every other group on a second connection in a
+        thread: a single writer keeps one server process busy and leaves the other core idle."""
+        if not bulk:
+            for item in items:
+                self._write_group(conn, [item], chunking)
+            return
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        with self.store.writer() as second, ThreadPoolExecutor(1) as other:
+            second.execute("SET synchronous_commit = off")  # see _write_group
+            pending: Future[None] | None = None
+            try:
+                for group in _bulk_groups(items):
+                    if pending is None:
+                        pending = other.submit(self._write_group, second, group, chunking)
+                    else:
+                        self._write_group(conn, group, chunking)
+                        pending, done = None, pending
+                        done.result()
+                if pending is not None:
+                    pending, done = None, pending
+                    done.result()
+            except BaseException:
+                if pending is not None:  # stop the other group (it rolls back) before its connection closes
+                    second.cancel_safe()
+                    with contextlib.suppress(Exception):
+                        pending.result()
+                raise
 
     def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> None:
         """Whole articles in one transaction, rows in with binary COPY: readers and a crash see each
         article wholly old or wholly new. The ingest connection commits without waiting for the disk
         (synchronous_commit off): a server crash may lose the last moments of commits, never part of an
         article, and the next ingest writes them again."""
+        from psycopg.copy import QueuedLibpqWriter  # rows are encoded while a thread sends the last ones
+
         q = self.store.q
         names = [p.article.name for p in group]
         with conn.transaction():
@@ -436,7 +473,7 @@ class ArticleIndex:
             with conn.cursor() as cursor:
                 with cursor.copy(
                     q("COPY {s}.articles (name, sha256, title, date, published, text, chunking, passages) "
-                      "FROM STDIN (FORMAT BINARY)")
+                      "FROM STDIN (FORMAT BINARY)"), writer=QueuedLibpqWriter(cursor)
                 ) as copy:  # fmt: skip
                     copy.set_types(["text", "text", "text", "text", "date", "text", "text", "int4"])
                     for p in group:
@@ -447,7 +484,7 @@ class ArticleIndex:
                         )
                 with cursor.copy(
                     q("COPY {s}.passages (article, seq, start_char, end_char, text, published, embedding) "
-                      "FROM STDIN (FORMAT BINARY)")
+                      "FROM STDIN (FORMAT BINARY)"), writer=QueuedLibpqWriter(cursor)
                 ) as copy:  # fmt: skip
                     copy.set_types(["text", "int4", "int4", "int4", "text", "date", "bytea"])
                     for p in group:
@@ -459,15 +496,16 @@ class ArticleIndex:
                             copy.write_row((p.article.name, seq, start, end, text, published, vector))
                 with cursor.copy(
                     q("COPY {s}.sentences (article, start_char, end_char, window_hashes, embeddings) "
-                      "FROM STDIN (FORMAT BINARY)")
+                      "FROM STDIN (FORMAT BINARY)"), writer=QueuedLibpqWriter(cursor)
                 ) as copy:  # fmt: skip
-                    copy.set_types(["text", "int4", "int4", "int8[]", "bytea"])
+                    # window_hashes goes in pre-encoded: binary COPY sends a value's bytes as they are
+                    copy.set_types(["text", "int4", "int4", "bytea", "bytea"])
                     for p in group:
                         assert p.window_vectors is not None
-                        for (start, end), rows in _by_sentence(p.windows):
-                            hashes = [window_hash(p.windows[i][2]) for i in rows]
-                            vectors = np.ascontiguousarray(p.window_vectors[rows], dtype=HALF).tobytes()
-                            copy.write_row((p.article.name, start, end, hashes, vectors))
+                        half = np.ascontiguousarray(p.window_vectors, dtype=HALF)
+                        for (start, end), (first, last) in _by_sentence(p.windows):
+                            hashes = int8_array_bytes([window_hash(w[2]) for w in p.windows[first:last]])
+                            copy.write_row((p.article.name, start, end, hashes, half[first:last].tobytes()))
 
     # -- reading stored vectors ------------------------------------------------------------------
 

@@ -55,6 +55,9 @@ SEARCH_INDEXES = {
     "USING hnsw (embedding vector_cosine_ops)",
     "passages_tsv": "CREATE INDEX IF NOT EXISTS passages_tsv ON {s}.passages USING gin (tsv)",
 }
+# Tables whose rows stay in line up to a page: see Store.keep_rows_in_line.
+INLINE_TABLES = ("passages", "sentences")
+PAGE_OVERHEAD_BYTES = 32  # the largest toast_tuple_target is the block size less this (8160 for 8 KB)
 # Memory for building the HNSW graph: pgvector builds far faster while the graph fits in it.
 INDEX_BUILD_MEMORY = "1GB"
 
@@ -129,6 +132,9 @@ def _migration_2(dim: int) -> list[str]:
 MIGRATIONS = {1: _migration_1, 2: _migration_2}
 
 
+INT8_OID = 20  # PostgreSQL's type id for bigint
+
+
 def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(format(float(x), ".8g") for x in vector) + "]"
 
@@ -138,6 +144,15 @@ def vector_bytes(vectors: np.ndarray) -> list[bytes]:
     big-endian int16, then the big-endian float32s."""
     header = struct.pack(">hh", vectors.shape[1], 0)
     return [header + row.tobytes() for row in np.ascontiguousarray(vectors, dtype=">f4")]
+
+
+def int8_array_bytes(values: Sequence[int]) -> bytes:
+    """A bigint[] in PostgreSQL's binary format, for COPY: one dimension, no nulls, then each value with
+    its length. Built whole, it costs a fraction of dumping the list value by value."""
+    body = np.empty(len(values), dtype=[("length", ">i4"), ("value", ">i8")])
+    body["length"] = 8
+    body["value"] = values
+    return struct.pack(">iiiii", 1, 0, INT8_OID, len(values), 1) + body.tobytes()
 
 
 # -- where the database is ----------------------------------------------------------------------------
@@ -522,8 +537,8 @@ _readers_lock = threading.Lock()
 
 
 class Store:
-    """One index: a schema in a database. Reads go through the process's shared connection; each
-    ingest opens its own connection and writes one transaction per article."""
+    """One index: a schema in a database. Reads go through the process's shared connection pool; each
+    ingest opens its own connections and writes whole articles per transaction."""
 
     def __init__(self, url: str, schema: str, label: str, embedded: bool, *, read_only: bool = False) -> None:
         from psycopg import sql
@@ -703,6 +718,24 @@ class Store:
                     self.q("INSERT INTO {s}.meta VALUES ('embed_model', %s), ('dimensions', %s)"),
                     (embed_model, str(dim)),
                 )
+            self.keep_rows_in_line(conn)
+
+    def keep_rows_in_line(self, conn: psycopg.Connection[Any]) -> None:
+        """A passage (text, vector, keyword column) or a sentence's window vectors often pass 2 KB, past
+        which PostgreSQL moves values to a side (TOAST) table: a second insert and index entry per row at
+        ingest, a second lookup when read. Rows up to a page stay in line instead. A storage setting, not
+        a schema change: an index without it reads the same, so this is set when the index is written,
+        not versioned (rows written before keep their place until written again)."""
+        block = int(conn.execute("SELECT current_setting('block_size')").fetchone()[0])  # type: ignore[index]
+        target = f"toast_tuple_target={block - PAGE_OVERHEAD_BYTES}"
+        for table in INLINE_TABLES:
+            options = conn.execute(
+                "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s",
+                (self.schema, table),
+            ).fetchone()
+            if target not in ((options and options[0]) or []):
+                conn.execute(self.q(f"ALTER TABLE {{s}}.{table} SET ({target})"))
 
     def schema_version_on(self, conn: psycopg.Connection[Any]) -> int | None:
         found = conn.execute(

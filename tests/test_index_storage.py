@@ -13,11 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import bot.index as index_module
 from bot import Bot, BotError
 from bot.index import ArticleIndex, evidence_windows
 from bot.retrieval import Filters
 from bot.settings import Settings
-from bot.store import MIGRATIONS, POOL_SIZE, SEARCH_INDEXES, _readers
+from bot.store import (
+    INLINE_TABLES,
+    MIGRATIONS,
+    PAGE_OVERHEAD_BYTES,
+    POOL_SIZE,
+    SCHEMA_VERSION,
+    SEARCH_INDEXES,
+    _readers,
+)
 from tests.conftest import ScriptedBackend
 from tests.scripted_plugin import error_line, plugin_env, run_bot
 from tests.test_store import assert_passages_match_texts, inconsistent_articles
@@ -168,6 +177,42 @@ def test_a_bulk_load_builds_the_search_indexes_after_loading(
     assert index.store.search_indexes() == sorted(SEARCH_INDEXES) and inconsistent_articles(index) == []
 
 
+def test_a_bulk_load_in_many_groups_writes_every_article_whole(
+    embedded_bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups of one article each, written two at a time on two connections; a group that fails stops
+    the load with its error, and what was written is whole articles that the next ingest completes."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    names = [f"a{n}.txt" for n in range(9)]
+    for n, name in enumerate(names):
+        (corpus / name).write_text(
+            f"Story {n}\n\n" + f"The town of Vel{n}ora counted {n + 2} new bridges. " * 30
+        )
+    monkeypatch.setattr(index_module, "BULK_COMMIT_PASSAGES", 1)
+    write_group = ArticleIndex._write_group
+    connections: set[int] = set()
+
+    def failing_on_a6(self: ArticleIndex, conn: object, group: list, chunking: str) -> None:  # type: ignore[type-arg]
+        connections.add(id(conn))
+        if group[0].article.name == "a6.txt":
+            raise RuntimeError("disk full")
+        write_group(self, conn, group, chunking)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ArticleIndex, "_write_group", failing_on_a6)
+    settings = Settings.resolve(corpus=corpus, data_dir=tmp_path / "data")
+    with pytest.raises(RuntimeError, match="disk full"):
+        ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert len(connections) == 2
+    index = ArticleIndex.open(settings, embedded_bot.embedder)
+    assert index is not None and "a6.txt" not in index.articles and inconsistent_articles(index) == []
+    monkeypatch.setattr(ArticleIndex, "_write_group", write_group)
+    index, report = ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert sorted(index.articles) == names and "a6.txt" in report.added
+    assert all(len([p for p in index.passages() if p.source == name]) > 1 for name in names)
+    assert inconsistent_articles(index) == [] and index.store.search_indexes() == sorted(SEARCH_INDEXES)
+
+
 def test_stored_vectors_are_what_the_grounder_would_embed(scripted_bot: Bot) -> None:
     index = scripted_bot.index
     embedder = scripted_bot.embedder
@@ -191,6 +236,36 @@ def test_stored_vectors_are_what_the_grounder_would_embed(scripted_bot: Bot) -> 
     assert np.abs(np.stack(vectors) - fresh).max() < 2e-3  # halfvec precision  # type: ignore[arg-type]
     # A window the index never stored (the grounder cut it differently) comes back as None.
     assert index.stored_vectors(retrieved, [(retrieved[0].source, "never stored")]) == [None]
+
+
+def test_passages_and_window_vectors_stay_in_their_tables(
+    embedded_bot: Bot, corpus: Path, tmp_path: Path
+) -> None:
+    """Seed passages and sentences pass the default 2 KB TOAST threshold: without the storage setting
+    their vectors would be moved out to TOAST tables, a second write and read per row. An index written
+    without it (before the setting existed) gets it from the next ingest."""
+    settings = Settings.resolve(corpus=corpus, data_dir=tmp_path / "data")
+    store = ArticleIndex.sync(settings, embedded_bot.embedder)[0].store
+
+    def storage(table: str) -> tuple[list[str], int]:
+        options, toast_bytes = store.read(
+            "SELECT c.reloptions, pg_relation_size(c.reltoastrelid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (store.schema, table),
+        )[0]
+        return options or [], toast_bytes
+
+    block = int(store.read("SELECT current_setting('block_size')")[0][0])
+    target = f"toast_tuple_target={block - PAGE_OVERHEAD_BYTES}"
+    assert all(storage(table) == ([target], 0) for table in INLINE_TABLES)
+    widest = store.read("SELECT max(pg_column_size(s.*)) FROM {s}.sentences s")[0][0]
+    assert 2048 < widest < block - PAGE_OVERHEAD_BYTES  # the premise: some rows pass the default 2 KB
+    with store.writer() as conn:
+        for table in INLINE_TABLES:
+            conn.execute(store.q(f"ALTER TABLE {{s}}.{table} RESET (toast_tuple_target)"))
+    assert all(storage(table)[0] == [] for table in INLINE_TABLES)
+    ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert all(storage(table)[0] == [target] for table in INLINE_TABLES)
 
 
 def test_checks_with_stored_vectors_decide_as_with_fresh_ones(
@@ -269,10 +344,12 @@ def test_a_version_1_index_is_migrated_and_its_articles_cut_again(
         conn.execute(store.q("INSERT INTO {s}.articles (name, sha256, title, text, chunking, passages) "
                              "SELECT name, sha, 'x', 'x', '160/40', 0 FROM unnest(%s::text[], %s::text[]) r (name, sha)"),
                      ([a.name for a in articles], [a.sha256 for a in articles]))  # fmt: skip
-    with pytest.raises(BotError, match="schema version 1; this news-bot needs 2. Run bot ingest"):
+    with pytest.raises(
+        BotError, match=f"schema version 1; this news-bot needs {SCHEMA_VERSION}. Run bot ingest"
+    ):
         ArticleIndex.open(settings, embedded_bot.embedder)
     index, report = ArticleIndex.sync(settings, embedded_bot.embedder)
-    assert report.changed == [a.name for a in articles] and store.schema_version() == 2
+    assert report.changed == [a.name for a in articles] and store.schema_version() == SCHEMA_VERSION
     assert (
         inconsistent_articles(index) == []
         and index.store.read("SELECT count(*) FROM {s}.sentences")[0][0] > 0
