@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import shutil
 import time
 from collections import OrderedDict
@@ -159,21 +160,23 @@ def _by_sentence(windows: list[tuple[int, int, str]]) -> list[tuple[tuple[int, i
     """Each sentence with the slice of `windows` that holds its windows (evidence_windows lists a
     sentence's windows together)."""
     groups: list[tuple[tuple[int, int], tuple[int, int]]] = []
-    for i, (start, end, _) in enumerate(windows):
-        if groups and groups[-1][0] == (start, end):
-            groups[-1] = ((start, end), (groups[-1][1][0], i + 1))
-        else:
-            groups.append(((start, end), (i, i + 1)))
+    first = 0
+    for span, run in itertools.groupby(windows, key=lambda w: (w[0], w[1])):
+        last = first + sum(1 for _ in run)
+        groups.append((span, (first, last)))
+        first = last
     return groups
 
 
 def _bulk_groups(items: Iterable[Prepared]) -> Iterator[list[Prepared]]:
     group: list[Prepared] = []
+    size = 0
     for item in items:
         group.append(item)
-        if sum(len(p.passages) for p in group) >= BULK_COMMIT_PASSAGES:
+        size += len(item.passages)
+        if size >= BULK_COMMIT_PASSAGES:
             yield group
-            group = []
+            group, size = [], 0
     if group:
         yield group
 
@@ -430,14 +433,13 @@ class ArticleIndex:
                         pending = other.submit(self._write_group, second, group, chunking)
                     else:
                         self._write_group(conn, group, chunking)
-                        pending, done = None, pending
-                        done.result()
+                        pending.result()
+                        pending = None
                 if pending is not None:
-                    pending, done = None, pending
-                    done.result()
+                    pending.result()
             except BaseException:
-                if pending is not None:  # stop the other group (it rolls back) before its connection closes
-                    second.cancel_safe()
+                if pending is not None and not pending.done():
+                    second.cancel_safe()  # the other group rolls back before its connection closes
                     with contextlib.suppress(Exception):
                         pending.result()
                 raise

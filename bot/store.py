@@ -726,16 +726,14 @@ class Store:
         ingest, a second lookup when read. Rows up to a page stay in line instead. A storage setting, not
         a schema change: an index without it reads the same, so this is set when the index is written,
         not versioned (rows written before keep their place until written again)."""
-        block = int(conn.execute("SELECT current_setting('block_size')").fetchone()[0])  # type: ignore[index]
-        target = f"toast_tuple_target={block - PAGE_OVERHEAD_BYTES}"
-        for table in INLINE_TABLES:
-            options = conn.execute(
-                "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s",
-                (self.schema, table),
-            ).fetchone()
-            if target not in ((options and options[0]) or []):
-                conn.execute(self.q(f"ALTER TABLE {{s}}.{table} SET ({target})"))
+        lacking = conn.execute(  # one round trip: this runs at every ingest and every `bot ask` start
+            "SELECT c.relname, t.option FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, "
+            "(SELECT 'toast_tuple_target=' || (current_setting('block_size')::int - %s) AS option) t "
+            "WHERE n.nspname = %s AND c.relname = ANY(%s) AND NOT coalesce(c.reloptions, '{}') @> ARRAY[t.option]",
+            (PAGE_OVERHEAD_BYTES, self.schema, list(INLINE_TABLES)),
+        ).fetchall()
+        for table, option in lacking:
+            conn.execute(self.q(f"ALTER TABLE {{s}}.{table} SET ({option})"))
 
     def schema_version_on(self, conn: psycopg.Connection[Any]) -> int | None:
         found = conn.execute(
