@@ -221,6 +221,16 @@ def test_abbreviations_stay_intact(scripted_bot: Bot) -> None:
     assert answer.text.startswith("U.S. Secretary of Defense Lloyd Austin"), answer.text
 
 
+def test_an_abbreviation_the_model_stops_inside_is_completed_from_its_evidence(scripted_bot: Bot) -> None:
+    answer = ask_with_draft(
+        scripted_bot,
+        "Has North Korea's missile technology achieved the range to target the U.S.?",
+        "No, North Korea's missile technology has not yet achieved the range necessary to target the U.",
+        verdicts=["yes"] * 4,
+    )
+    assert answer.text.endswith("to target the U.S. [1]"), answer.text
+
+
 def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> None:
     question = "How large is North Korea's military?"
     draft = "It is very large [1]."
