@@ -76,7 +76,7 @@ def balanced_accuracy(pos: list[float], neg: list[float], cut: float) -> float:
     return (sum(p >= cut for p in pos) / len(pos) + sum(n < cut for n in neg) / len(neg)) / 2
 
 
-def permissive_cut(pos: list[float], neg: list[float]) -> float:
+def permissive_cut(pos: list[float]) -> float:
     """The highest cut in hundredths that keeps every answerable score: the gate refuses only clear cases."""
     return math.floor(min(pos) * 100) / 100
 
@@ -109,7 +109,7 @@ def main() -> None:
         return -1.0 if check.refusal else rules.topic_score(item["question"], check.evidence)
 
     halves = split_scores(load("seed.jsonl"), topic, "answerable")
-    cut = permissive_cut(*halves["calibrate"])
+    cut = permissive_cut(halves["calibrate"][0])
     for name, (pos, neg) in halves.items():
         passed = sum(p >= cut for p in pos) / len(pos)
         refused = sum(n < cut for n in neg) / len(neg)

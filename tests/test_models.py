@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError, Settings, models
+from bot.backends.embedded import EmbeddedBackend
 from bot.models import EMBEDDED_MODELS, QWEN_SIZE
+from tests.conftest import SEEDS
 from tests.test_end_to_end import run_cli
 
 
@@ -43,3 +45,24 @@ def test_smollm2_stays_selectable_from_the_cli(seed_data_dir: Path) -> None:
     doctor = run_cli("doctor", "--data-dir", str(seed_data_dir))
     assert "qwen2.5-1.5b: bundled Qwen2.5-Coder-1.5B-Instruct" in doctor.stdout
     assert "smollm2-135m: bundled SmolLM2-135M-Instruct" in doctor.stdout
+
+
+def test_a_prompt_that_starts_like_an_earlier_one_is_not_evaluated_again(tmp_path: Path) -> None:
+    """A check on the evidence of two prompts ago starts from that prompt's kept evaluation, even when
+    keeping the live one evicts it, and the model's answer is the one a fresh model gives."""
+    settings = Settings.resolve(corpus=tmp_path, embedded_model="smollm2-135m")
+    kept, fresh = EmbeddedBackend(settings), EmbeddedBackend(settings)
+    evidence = sorted(SEEDS.glob("*.txt"))[0].read_text()[:1500]
+
+    def p_yes(backend: EmbeddedBackend, text: str, claim: str) -> float | None:
+        prompt = f"Text: {text}\n\nDoes the text show that {claim}? Reply yes or no."
+        return backend.yes_probability([{"role": "user", "content": prompt}], num_ctx=2048)
+
+    p_yes(kept, evidence, "North Korea sent troops to Russia")
+    p_yes(kept, "North Korea has an army.", "it is large")  # the live evaluation now shares the header only
+    kept.prompt_cache.capacity = kept.prompt_cache.size  # room for the first prompt's state alone
+    second = p_yes(kept, evidence, "Russia sent troops to North Korea")
+    assert kept.prompt_cache.reused_tokens > 250  # the evidence came from the first prompt's kept state
+    assert 0 < kept.prompt_cache.size <= kept.prompt_cache.capacity
+    assert second == pytest.approx(p_yes(fresh, evidence, "Russia sent troops to North Korea"), abs=0.02)
+    assert fresh.prompt_cache.reused_tokens == 0

@@ -10,7 +10,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +19,11 @@ from bot.errors import BotError
 from bot.models import embedded_model
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.backends.prompt_cache import PromptCache
+
 CONTEXT_TOKENS = 4096
+PROMPT_CACHE_BYTES = 256 * 2**20  # ~40 evaluated prompts of the default model kept for reuse
 # The first token of each way a chat model starts a yes or a no.
 YES_WORDS = ("yes", "Yes", "YES", " yes", " Yes")
 NO_WORDS = ("no", "No", "NO", " no", " No")
@@ -46,17 +50,23 @@ class EmbeddedBackend(Backend):
 
     def _load(self) -> Any:
         if self._llama is None:
-            from llama_cpp import Llama
+            from bot.backends.prompt_cache import CachingLlama, PromptCache
 
-            self._llama = Llama(
+            self._llama = CachingLlama(
                 model_path=str(self.spec.locate()),
                 n_ctx=CONTEXT_TOKENS,
                 n_threads=max(1, os.cpu_count() or 1),
                 chat_format=self.spec.chat_format,
                 seed=0,
                 verbose=False,
+                prompt_cache=PromptCache(PROMPT_CACHE_BYTES),
             )
         return self._llama
+
+    @property
+    def prompt_cache(self) -> PromptCache:
+        with self._lock:
+            return self._load().prompt_cache
 
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
         with self._lock:
