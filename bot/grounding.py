@@ -133,7 +133,7 @@ _SENTENCE_START = re.compile(r"^[\"“‘'(\[]?[A-Z0-9]")
 # count as a sentence's words.
 _TITLE_SMALL_WORDS = "a|an|and|as|at|but|by|for|from|in|into|nor|of|on|or|per|the|to|vs|via|with"
 _UNTITLED_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]")
-_CUT_INITIAL = re.compile(r"(\b\S+ [A-Z]\.)$")  # "the U." at the very end
+_CUT_INITIAL = re.compile(r"(?<!\S)(\S+ [A-Z]\.)$")  # "the U." at the very end
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
@@ -899,12 +899,13 @@ class Grounder:
 
 def _mend_cut_abbreviation(sentence: str, quote: str) -> str:
     """The model sometimes stops inside an abbreviation ("… to target the U." for "the U.S."): the
-    evidence sentence it rests on has the whole of it after the same word."""
+    evidence sentence it rests on has the whole of it after the same word, unless it has two ("told the
+    U.N. it can target the U.S."), when which one was meant is unknown."""
     text = strip_citations(sentence)
     if not (cut := _CUT_INITIAL.search(text)):
         return sentence
-    whole = re.search(rf"\b{re.escape(cut.group(1))}(?:[A-Z]\.)+", quote)
-    return text[: cut.start()] + whole.group(0) if whole else sentence
+    wholes = {m.group(0) for m in re.finditer(rf"(?<!\S){re.escape(cut.group(1))}(?:[A-Z]\.)+", quote)}
+    return text[: cut.start()] + wholes.pop() if len(wholes) == 1 else sentence
 
 
 def _echoed(claim: str, asked: set[str], quote_words: set[str]) -> list[str]:

@@ -13,6 +13,7 @@ from bot.claims import content_words
 from bot.grounding import (
     Evidence,
     _echoed,
+    _mend_cut_abbreviation,
     _swapped,
     answers_kind,
     clean_sentence,
@@ -229,6 +230,12 @@ def test_an_abbreviation_the_model_stops_inside_is_completed_from_its_evidence(s
         verdicts=["yes"] * 4,
     )
     assert answer.text.endswith("to target the U.S. [1]"), answer.text
+    cut = "It can now target the U."
+    assert _mend_cut_abbreviation(cut, "It told the U.N. it can now target the U.S.") == cut  # which one?
+    assert (
+        _mend_cut_abbreviation("They chose Plan B.", "They chose Plan B. Then they left.")
+        == "They chose Plan B."
+    )
 
 
 def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> None:

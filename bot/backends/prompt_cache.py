@@ -59,6 +59,7 @@ class PromptCache:
         state = self._states[tokens]
         self._states.move_to_end(tokens)
         if not llama_cpp.llama_state_seq_set_data(llama.ctx, state, len(state), SEQUENCE):
+            del self._states[tokens]
             llama._ctx.kv_cache_clear()  # a failed load may leave cells half written
             llama.n_tokens = 0
             return False
@@ -77,7 +78,8 @@ class CachingLlama(llama_cpp.Llama):
 
     def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
         tokens = list(tokens)
-        self.prompt_cache.prepare(self, tokens)
+        if kwargs.get("reset", True):  # without a reset the tokens continue what is live
+            self.prompt_cache.prepare(self, tokens)
         return super().generate(tokens, *args, **kwargs)
 
 
