@@ -37,7 +37,7 @@ class PromptCache:
     def prepare(self, llama: Any, prompt: Sequence[int]) -> None:
         """Before `llama` evaluates `prompt`: keep the sequence it holds if the prompt would cut it short,
         and load a kept one instead when that shares more of the prompt."""
-        live = tuple(int(t) for t in llama.input_ids[: llama.n_tokens])
+        live = tuple(llama.input_ids[: llama.n_tokens].tolist())
         live_shared = _shared(live, prompt)
         best, best_shared = max(
             ((key, _shared(key, prompt)) for key in self._states), key=lambda kv: kv[1], default=((), 0)
