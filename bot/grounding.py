@@ -160,7 +160,8 @@ _PLACE_RUN = re.compile(
 )
 _QUESTION_KINDS = (
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
-    ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when)\b", re.I)),
+    # "What is the release date of …?" asks for a date as "When …?" does
+    ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when|what(?:['’]s|\s+is|\s+was|\s+will\s+be)\s+the\s+(?:[\w-]+\s+){0,2}date)\b", re.I)),
     # "Who is Elena Vasquez?" asks what she is ("the mayor"), not for a name; "Who is the mayor?", "Who is
     # leading …?" and "Who was elected …?" do
     ("identity", re.compile(r"^\s*who(?:\s+is|\s+was|['’]s|s)\s+(?!(?:the|a|an|in|on|at|to|for|behind|responsible)\s|\w+(?:ing|ed)\b)", re.I)),
@@ -269,10 +270,10 @@ def question_kind(question: str) -> str | None:
 
 def answers_kind(text: str, question: str) -> bool:
     """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
-    month or an ordinal, and one that counts the thing asked about where the text names it), a date for
-    when, a number or ordinal for where something ranks, a name the question does not already give for who
-    and where (for where, named after "in", "at", "near", …: "North Korean" in "North Korean troops" is
-    not a place)?"""
+    month or an ordinal, and one that counts the thing asked about where the text names it), a time for
+    when, a number or ordinal for where something ranks, a name for who and where (for where, named after
+    "in", "at", "near", …: "North Korean" in "North Korean troops" is not a place)? The time or name must
+    be one the question does not already give."""
     text = strip_citations(text)
     kind = question_kind(question)
     if kind == "number":
@@ -282,8 +283,9 @@ def answers_kind(text: str, question: str) -> bool:
         nouns = quantity_nouns(question)
         named = [n for n in nouns if n in content_words(text) or n == "time"]
         return not named or any(counts(counted, n) for n in named)
-    if kind == "time":
-        return bool(_TIME_WORDS.search(text))
+    if kind == "time":  # a time the question does not give: "… at the 2020 Golden Globe Awards" is no date
+        given = (re.escape(m.group(0)) for m in _TIME_WORDS.finditer(text))  # as written: "May", not "may"
+        return any(not re.search(rf"(?<!\w){word}(?!\w)", question) for word in given)
     if kind == "rank":  # "Where does its army rank?": "fourth largest"
         return bool(numbers_in(text))
     if kind in ("person", "place"):

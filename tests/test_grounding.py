@@ -258,6 +258,13 @@ def test_question_kinds_and_number_words() -> None:
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
     assert not answers_kind("Kim Jong-un and Putin met twice last year.", "where did kim and putin meet")
     assert question_kind("When did Ukraine announce it?") == "time"
+    # a date asked for in other words; and a time the question gives is no answer to it
+    assert question_kind("What is the release date of The Last of Us Part II?") == "time"
+    assert question_kind("what's the date of the 2020 NBA Draft") == "time"
+    globes = "When did the Golden Globe Awards 2020 take place?"
+    assert not answers_kind("Here are the winning films at the 2020 Golden Globe Awards.", globes)
+    assert answers_kind("The awards took place on January 5, 2020.", globes)
+    assert answers_kind("It should come in May.", "When may the treaty be signed?")  # "may" is no month
     for question in (
         "Who is Lloyd Austin?",
         "whos elena vasquez",
