@@ -136,6 +136,7 @@ _UNTITLED_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]
 _CUT_INITIAL = re.compile(r"(?<!\S)(\S+ [A-Z]\.)$")  # "the U." at the very end
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
+_WEEKDAY = re.compile(r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day")
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
 _TIME_WORDS = re.compile(
     rf"\b(?:{MONTH_NAMES}|(?i:yesterday|today|last (?:year|month|week))|\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+century)\b"
@@ -289,15 +290,27 @@ def answers_kind(text: str, question: str) -> bool:
     if kind == "rank":  # "Where does its army rank?": "fourth largest"
         return bool(numbers_in(text))
     if kind in ("person", "place"):
-        # A new name, not more of one the question gives: "Kim Jong-un" does not answer "where did Kim go".
+        # A new name, not more of one the question gives: "Kim Jong-un" does not answer "where did Kim go",
+        # nor "the United States" "Who won the US election?"; a month or a weekday is no name.
         asked = question.lower()
-        names = {n for n in names_in(text, ordinary=ANY_TEXT) if not _MONTH.fullmatch(n)}
+        names = {
+            n for n in names_in(text, ordinary=ANY_TEXT) if not (_MONTH.fullmatch(n) or _WEEKDAY.fullmatch(n))
+        }
         for run in (_PLACE_RUN if kind == "place" else _NAME_RUN).findall(text):
             parts = [w for w in (clean_word(w.rstrip(",;:")) for w in run.split()) if w in names]
-            if parts and not any(contains_name(asked, w) for w in parts):
+            if (
+                parts
+                and not any(contains_name(asked, w) for w in parts)
+                and not _initials_given(parts, question)
+            ):
                 return True
         return False
     return True
+
+
+def _initials_given(words: list[str], question: str) -> bool:
+    """Does the question write these words as their initials ("US" or "U.S." for United States)?"""
+    return len(words) > 1 and re.search(rf"\b{'[.]?'.join(w[0] for w in words)}\b", question) is not None
 
 
 def is_whole_sentence(text: str) -> bool:

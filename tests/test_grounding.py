@@ -256,6 +256,9 @@ def test_question_kinds_and_number_words() -> None:
     assert answers_kind("North Korea has about 1.2 million personnel.", "How many people serve in its army?")
     assert not answers_kind("Kim and Putin met twice.", "where did kim and putin meet")  # no new name
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
+    election = "Who won the US Presidential Election 2020?"  # a name given as initials, a weekday: no answer
+    assert not answers_kind("The United States election was held on Tuesday, November 3, 2020.", election)
+    assert answers_kind("Joe Biden won the United States election on Tuesday.", election)
     assert not answers_kind("Kim Jong-un and Putin met twice last year.", "where did kim and putin meet")
     assert question_kind("When did Ukraine announce it?") == "time"
     # a date asked for in other words; and a time the question gives is no answer to it
