@@ -301,16 +301,16 @@ def answers_kind(text: str, question: str) -> bool:
             if (
                 parts
                 and not any(contains_name(asked, w) for w in parts)
-                and not _initials_given(parts, question)
+                and not _written_as_initials(parts, question)
             ):
                 return True
         return False
     return True
 
 
-def _initials_given(words: list[str], question: str) -> bool:
-    """Does the question write these words as their initials ("US" or "U.S." for United States)?"""
-    return len(words) > 1 and re.search(rf"\b{'[.]?'.join(w[0] for w in words)}\b", question) is not None
+def _written_as_initials(words: list[str], text: str) -> bool:
+    """Does `text` write these words as their initials ("US" or "U.S." for United States)?"""
+    return len(words) > 1 and re.search(rf"\b{'[.]?'.join(w[0] for w in words)}\b", text) is not None
 
 
 def is_whole_sentence(text: str) -> bool:
@@ -630,9 +630,7 @@ class EvidenceSet:
             spelled_out = _initials(self._all_text)
             unknown -= {n for n in acronyms if n.replace(".", "") in spelled_out}
         for run in _NAME_RUN.findall(question):
-            words = run.split()
-            initials = "".join(w[0] for w in words)
-            if len(words) > 1 and re.search(rf"\b{'[.]?'.join(initials)}\b", self._all_text):
+            if _written_as_initials(words := run.split(), self._all_text):
                 unknown -= {clean_word(w) for w in words}
         # as the question writes them: "Acme Robotics", not "Acme, Robotics"
         runs = [
