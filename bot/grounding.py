@@ -285,8 +285,8 @@ def answers_kind(text: str, question: str) -> bool:
         named = [n for n in nouns if n in content_words(text) or n == "time"]
         return not named or any(counts(counted, n) for n in named)
     if kind == "time":  # a time the question does not give: "… at the 2020 Golden Globe Awards" is no date
-        given = (re.escape(m.group(0)) for m in _TIME_WORDS.finditer(text))  # as written: "May", not "may"
-        return any(not re.search(rf"(?<!\w){word}(?!\w)", question) for word in given)
+        said = (re.escape(m.group(0)) for m in _TIME_WORDS.finditer(text))  # as written: "May", not "may"
+        return any(not re.search(rf"(?<!\w){word}(?!\w)", question) for word in said)
     if kind == "rank":  # "Where does its army rank?": "fourth largest"
         return bool(numbers_in(text))
     if kind in ("person", "place"):
