@@ -252,6 +252,10 @@ class Outcome:
 
     @property
     def citations(self) -> list[Citation]:
+        """The evidence the answer rests on; a refusal rests on none, even when some draft sentences were
+        supported before the draft as a whole failed."""
+        if self.refused:
+            return []
         seen: dict[tuple[str, int, int], Citation] = {}
         for v in self.verdicts:
             if v.evidence:

@@ -114,6 +114,17 @@ def test_model_refusal_is_reported_as_refusal(scripted_bot: Bot) -> None:
     assert answer.refused and answer.citations == []
 
 
+def test_a_refusal_cites_nothing_even_when_a_draft_sentence_was_supported(scripted_bot: Bot) -> None:
+    # The sentence rests on its evidence by rule, but the model says it does not answer the question.
+    answer = ask_with_draft(
+        scripted_bot,
+        "How many nuclear tests has North Korea conducted?",
+        "North Korea has conducted six nuclear tests [1].",
+        verdicts=["no"] * 8,
+    )
+    assert answer.refused and answer.citations == [] and answer.to_dict()["citations"] == []
+
+
 def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scripted_bot: Bot) -> None:
     water = ask_with_draft(
         scripted_bot, "What is the boiling point of water?", "It boils at 100 degrees [1]."
