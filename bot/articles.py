@@ -63,9 +63,10 @@ def iter_article_files(corpus: Path) -> Iterator[Path]:
 
 def check_corpus(corpus: Path) -> None:
     if not corpus.is_dir():
-        raise BotError(
-            f"Corpus folder not found: {corpus}. Pass --corpus DIR with your .txt, .md or .html articles."
+        problem = (
+            f"The corpus {corpus} is a file" if corpus.exists() else f"Corpus folder not found: {corpus}"
         )
+        raise BotError(f"{problem}. Pass --corpus DIR, a folder of your .txt, .md or .html articles.")
 
 
 def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[Article], list[str]]:

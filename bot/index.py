@@ -144,6 +144,21 @@ def _compare(
     return to_embed
 
 
+def _keep_stored(store: Store, settings: Settings, report: SyncReport) -> None:
+    """Refuse a sync that would drop the articles of another corpus (a data dir given with the wrong
+    --corpus): embedding them again costs as long as their first ingest. A corpus folder that moved keeps
+    its index, since its files are all still there."""
+    here = settings.corpus.resolve()
+    recorded = store.meta().get("corpus")
+    if report.removed and recorded and Path(recorded) != here:
+        raise BotError(
+            f"The index in {settings.data_dir} holds the articles of {recorded}, not of {here}, and syncing "
+            f"would remove {len(report.removed)} of them; nothing was changed. Pass --corpus {recorded}, "
+            f"or another --data-dir, or replace that index: bot ingest --rebuild --corpus {here} "
+            f"--data-dir {settings.data_dir}"
+        )
+
+
 def _dimensions(embedder: Embedder) -> int:
     if embedder.model_id == BUNDLED_EMBED_MODEL:
         return DIMENSIONS
@@ -305,11 +320,14 @@ class ArticleIndex:
                 r[0]: (r[1], r[2]) for r in target.read("SELECT name, sha256, chunking FROM {s}.articles")
             }
             to_embed = _compare(known, found, chunking, report)
+            if not rebuild:
+                _keep_stored(target, settings, report)
             bulk = not known and bool(to_embed)  # an empty index: build the search indexes once, after
             if bulk:
                 target.drop_search_indexes()
             with target.writer() as conn:
                 conn.execute("SET synchronous_commit = off")  # see _write_group
+                target.set_meta(conn, "corpus", str(settings.corpus.resolve()))
                 for name in report.removed:
                     with conn.transaction():
                         delete_articles(conn, target, [name])

@@ -785,6 +785,14 @@ class Store:
     def meta(self) -> dict[str, str]:
         return dict(self.read("SELECT key, value FROM {s}.meta"))  # type: ignore[arg-type]
 
+    def set_meta(self, conn: psycopg.Connection[Any], key: str, value: str) -> None:
+        conn.execute(
+            self.q(
+                "INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            (key, value),
+        )
+
     def server_versions(self) -> tuple[str, str | None]:
         """(PostgreSQL version, pgvector version or None)."""
         pg = self.read("SHOW server_version")[0][0]

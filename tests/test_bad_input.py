@@ -34,7 +34,9 @@ def test_bad_questions_are_one_clear_error(scripted_bot: Bot, question: str, mes
 
 def test_cli_bad_input_exits_non_zero_without_traceback(seed_data_dir: Path, tmp_path: Path) -> None:
     before = index_files(seed_data_dir)
+    (a_file := tmp_path / "notes.txt").write_text("not a folder")
     cases = [
+        (("ask", "Who?", "--corpus", str(a_file), "--data-dir", str(seed_data_dir)), "is a file"),
         (("ask", "   ", "--data-dir", str(seed_data_dir)), "question is empty"),
         (("ask", "x" * 1001, "--data-dir", str(seed_data_dir)), "limit is 1000"),
         (
@@ -52,6 +54,27 @@ def test_cli_bad_input_exits_non_zero_without_traceback(seed_data_dir: Path, tmp
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert index_files(seed_data_dir) == before
+
+
+def test_an_index_is_not_emptied_by_another_corpus(tmp_path: Path) -> None:
+    corpus, other, data = tmp_path / "corpus", tmp_path / "other", tmp_path / "data"
+    corpus.mkdir()
+    other.mkdir()
+    (corpus / "metro.txt").write_text("Officials in Lisbon opened a new metro line on 2026-02-01.")
+    (other / "port.txt").write_text("The port of Leixoes handled 20 million tonnes of cargo in 2025.")
+    assert run_cli("ingest", "--corpus", str(corpus), "--data-dir", str(data)).returncode == 0
+
+    wrong = run_cli("ask", "Who opened the metro?", "--corpus", str(other), "--data-dir", str(data))
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr, wrong
+    assert f"holds the articles of {corpus}" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    kept = run_cli("ingest", "--corpus", str(corpus), "--data-dir", str(data))
+    assert "0 added, 0 changed, 0 removed, 1 unchanged" in kept.stdout + kept.stderr
+    # A corpus that moved keeps its index; replacing it with another corpus on purpose works.
+    moved = corpus.rename(tmp_path / "moved")
+    after_move = run_cli("ingest", "--corpus", str(moved), "--data-dir", str(data))
+    assert "0 removed, 1 unchanged" in after_move.stdout + after_move.stderr
+    replaced = run_cli("ingest", "--rebuild", "--corpus", str(other), "--data-dir", str(data))
+    assert "1 added, 0 changed, 0 removed" in replaced.stdout + replaced.stderr
 
 
 def test_non_utf8_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
