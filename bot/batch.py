@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
@@ -93,7 +93,7 @@ def read_items(path: Path) -> list[BatchItem]:
             f"Question file not found: {path}. Give a .txt file (one question per line) or a .jsonl file."
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # "-sig": a BOM (Notepad) is no text
     except UnicodeDecodeError:
         raise BotError(f"{path} is not UTF-8 text: save it as UTF-8.") from None
     objects = path.suffix.lower() in JSONL_SUFFIXES
@@ -111,7 +111,8 @@ def read_items(path: Path) -> list[BatchItem]:
             continue
         items.append(to_item(raw, number))
     if not items:
-        raise BotError(f"{path} holds no questions: write one question per line.")
+        shape = "one JSON object per line" if objects else "one question per line"
+        raise BotError(f"{path} holds no questions: write {shape}.")
     return items
 
 
@@ -120,20 +121,43 @@ def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: A
     writing each record as a JSON line as soon as it is ready (to `out`, else stdout) with a progress
     bar on stderr; returns a one-line tally for stderr."""
     tally = {"answered": 0, "refused": 0, "errors": 0}
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    bot.check_filters(**options)  # a bad --source is one error, and an existing output file is kept
     with (
-        open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as stream,
+        _output(out) as lines,
         tqdm(total=len(items), desc="Answering", unit="question", file=sys.stderr) as bar,
     ):
         for result in bot.ask_many(items, **options):
-            stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-            stream.flush()
+            try:
+                lines.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                lines.flush()
+            except OSError as err:
+                raise _unwritable(out, err) from None
             kind = "errors" if result.answer is None else "refused" if result.answer.refused else "answered"
             tally[kind] += 1
             bar.update()
     where = f" to {out}" if out else ""
-    return f"{len(items)} questions{where}: {tally['answered']} answered, {tally['refused']} refused, {tally['errors']} errors."
+    return f"{_count(len(items), 'question')}{where}: {tally['answered']} answered, {tally['refused']} refused, {_count(tally['errors'], 'error')}."
+
+
+def _output(out: Path | None) -> contextlib.AbstractContextManager[TextIO]:
+    if out is None:
+        return contextlib.nullcontext(sys.stdout)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return open(out, "w", encoding="utf-8")  # noqa: SIM115 (the caller's `with` closes it)
+    except OSError as err:
+        raise _unwritable(out, err) from None
+
+
+def _unwritable(out: Path | None, err: OSError) -> BotError:
+    where = out or "standard output"
+    return BotError(
+        f"Cannot write the answers to {where} ({err.strerror or err}): give --jsonl-out a file you can write."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _valid_history(history: object) -> bool:

@@ -198,7 +198,7 @@ def ask(
     """Answer QUESTION from the articles, with cited verbatim quotes (or every question of --file).
 
     With --since/--until, articles without a date are left out."""
-    from bot.validation import validate_question
+    from bot.validation import check_output, validate_question
 
     if question is not None:
         validate_question(question)  # a bad question fails first, before anything heavy is imported
@@ -214,9 +214,14 @@ def ask(
         if question is not None:
             raise BotError("Give a QUESTION or --file FILE, not both.")
         items = read_items(Path(questions_file))  # a missing or empty file fails before anything loads
+        out = Path(jsonl_out) if jsonl_out else None
+        if out is not None:
+            if out.resolve() == Path(questions_file).resolve():
+                raise BotError("--jsonl-out is the question file itself: write the answers to another file.")
+            check_output(out, "--jsonl-out")
         bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url,
                     grounding="lenient" if lenient else None, top_k=top_k)  # fmt: skip
-        click.echo(answer_file(bot, items, Path(jsonl_out) if jsonl_out else None, **limits), err=True)
+        click.echo(answer_file(bot, items, out, **limits), err=True)
         return
     if question is None:
         raise BotError("Give a QUESTION in quotes, or --file FILE with one question per line.")

@@ -102,11 +102,20 @@ class Bot:
 
     def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
         """The hybrid retrieval step alone (calibration and benchmarks use it; it answers nothing)."""
+        return self._searcher(filters).retrieve(query, filters)
+
+    def check_filters(self, **options: Any) -> None:
+        """Fail now if no question could be answered with these `ask` options (no article indexed, a bad
+        date, an unknown source), rather than once per question of a batch or an eval."""
+        self._searcher(Filters.make(options.get("since"), options.get("until"), options.get("sources")))
+
+    def _searcher(self, filters: Filters) -> HybridRetriever:
         if self._retriever is None:
             raise BotError(
                 f"No articles are indexed from {self.settings.corpus}. Add .txt, .md or .html files."
             )
-        return self._retriever.retrieve(query, filters)
+        self._retriever.check(filters)
+        return self._retriever
 
     def ask(
         self,
@@ -126,7 +135,9 @@ class Bot:
     def ask_many(self, questions: Iterable[object], **options: Any) -> Iterator[BatchResult]:
         """Answer question strings or `{question, history?, id?}` objects one after another with this
         loaded bot, yielding results in input order as each is ready. A bad item becomes an error
-        result in its place: one bad line never stops a long run. `options` go to every `ask`."""
+        result in its place: one bad line never stops a long run. `options` go to every `ask`; options
+        no question could be answered with are one BotError before the first result."""
+        self.check_filters(**options)
         for position, raw in enumerate(questions, 1):
             item = to_item(raw, position)
             if item.error is not None:

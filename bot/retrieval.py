@@ -166,7 +166,8 @@ class HybridRetriever:
         self.top_k = top_k
         self.candidates = max(2 * top_k, MIN_CANDIDATES)
 
-    def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
+    def check(self, filters: Filters) -> None:
+        """Every source the filters name is indexed: a typo is an error, not a refusal."""
         if unknown := filters.unknown_sources(self.index):
             names = list(self.index.texts)
             hints = {n for u in unknown for n in difflib.get_close_matches(u, names, n=2)}
@@ -176,6 +177,9 @@ class HybridRetriever:
                 + '. A source is an article\'s file name relative to the corpus folder, as in the "source" '
                 "of each passage of bot ask --json, or the chat's Articles tab."
             )
+
+    def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
+        self.check(filters)
         vector = self.index.embedder.model.get_query_embedding(query)
         rows = self.index.store.read(
             SEARCH.replace("{filters}", filters.sql),

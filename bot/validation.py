@@ -8,13 +8,16 @@ library, for that reason.
 What is refused, each with a BotError saying what to fix: non-text, empty or over-long questions; text
 that cannot be encoded (lone surrogates, which is also what undecodable bytes on a command line become);
 NUL and other control characters; conversation histories of the wrong shape. What is normalised: runs of
-whitespace become one space, and the text is put in Unicode NFC form.
+whitespace become one space, and the text is put in Unicode NFC form. An output file that cannot be
+written is refused here too, before the run whose results it would hold.
 """
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from bot.errors import BotError
 
@@ -148,3 +151,15 @@ def validate_input(
         validate_question(question, max_question_chars),
         bound_history(validate_history(history), max_history_tokens),
     )
+
+
+def check_output(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written (a folder, a path under a file, no permission) before
+    the work whose results it would hold; a missing parent folder is fine, it is created."""
+    if path.is_dir():
+        raise BotError(f"{option} {path} is a folder: give a file name.")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if existing != path.absolute() and not existing.is_dir():
+        raise BotError(f"{option} {path} cannot be created: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK):
+        raise BotError(f"{option} {path} cannot be written (no permission): choose another path.")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import Bot
+from bot import Bot, BotError
 from bot.batch import SCHEMA_PATH, BatchResult, read_items
 from tests.schema_check import problems
 
@@ -148,6 +148,8 @@ def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
     assert rest[1].error and rest[2].error == '"question" must be text, got a number'
     for result in [first, *rest]:
         assert problems(result.to_dict(), SCHEMA) == []
+    with pytest.raises(BotError, match="No article named 'nope.txt'"):  # once, not once per question
+        next(small_bot.ask_many([MILITARY, MILITARY], sources=["nope.txt"]))
 
 
 def test_the_schema_check_rejects_what_the_schema_forbids() -> None:
@@ -168,3 +170,30 @@ def test_a_json_file_of_one_object_a_line_is_read_as_json_lines(tmp_path: Path) 
     path = tmp_path / "questions.txt"
     path.write_text("Who confirmed the deployment?\n")
     assert read_items(path)[0].question == "Who confirmed the deployment?"
+
+
+def test_cli_output_problems_are_one_line_and_keep_what_is_stored(
+    seed_data_dir: Path, tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("\ufeffWho is Carl Schuster?\nWho is Lloyd Austin?\n")  # a BOM is no text
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("earlier answers\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        (["--jsonl-out", str(questions)], "is the question file itself"),
+        (["--jsonl-out", str(a_file / "answers.jsonl")], "is a file, not a folder"),
+        (["--jsonl-out", str(kept), "--source", "nope.txt"], "No article named 'nope.txt'"),
+        (["--jsonl-out", "/dev/full"], "Cannot write the answers to /dev/full"),
+    ]
+    for options, message in cases:
+        result = run_cli("ask", "--file", str(questions), *options, "--model", SMALL_MODEL,
+                         "--data-dir", str(seed_data_dir))  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr
+    assert (
+        questions.read_text().startswith("\ufeffWho is Carl Schuster?")
+        and kept.read_text() == "earlier answers\n"
+    )
+    assert read_items(questions)[0].question == "Who is Carl Schuster?"
