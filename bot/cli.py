@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import sys
@@ -397,7 +398,7 @@ def eval_command(
         return
     from pathlib import Path
 
-    from bot.evaluation import BUILTIN_DATASETS, compare, dataset_items, run_eval
+    from bot.evaluation import BUILTIN_DATASETS, METRICS, compare, dataset_items, run_eval
 
     if dataset not in BUILTIN_DATASETS:
         dataset_items(Path(dataset))  # a bad file fails before the model loads
@@ -408,6 +409,10 @@ def eval_command(
             parsed[name] = float(value)
         except ValueError:
             raise BotError(f"--min takes METRIC=NUMBER, got {floor!r}.") from None
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, METRICS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise BotError(f"--min: no metric named {name!r}; {hint}The metrics: {', '.join(METRICS)}.")
     bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
     run, summary = run_eval(
         bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs,
@@ -418,7 +423,9 @@ def eval_command(
     if compare_dir:
         click.echo("\n".join(compare(summary, Path(compare_dir))))
     failed = [
-        f"{k} = {summary.get(k)} < {v}" for k, v in parsed.items() if summary.get(k) is None or summary[k] < v
+        f"{k} = {summary[k]} < {v}" if summary.get(k) is not None else f"{k} measured no item (floor {v})"
+        for k, v in parsed.items()
+        if summary.get(k) is None or summary[k] < v
     ]
     if failed:
         raise BotError("below the floor: " + "; ".join(failed))
@@ -442,6 +449,7 @@ def eval_command(
     help="Items to draft: about 70% answerable, the rest unanswerable (fewer if the checks drop many).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Which passages are sampled.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (it may be a set you reviewed).")
 @friendly_errors
 def eval_generate(
     corpus: str | None,
@@ -452,21 +460,37 @@ def eval_generate(
     out_file: str,
     count: int,
     seed: int,
+    force: bool,
 ) -> None:
     """Draft an eval set from the corpus with the loaded model, every item marked generated: true."""
     from pathlib import Path
 
     from bot.generate import generate, write_jsonl
+    from bot.validation import check_output
 
     out = Path(out_file)
     if out.suffix.lower() != ".jsonl":
         raise BotError(f"--out must name a .jsonl file (bot eval --dataset reads JSON Lines), got {out}.")
+    if out.exists() and not force:
+        raise BotError(f"{out} exists and may be a set you reviewed: choose another --out, or pass --force.")
+    check_output(out, "--out")  # before the model's minutes of work, not after
     bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
     items = generate(bot, count, seed=seed)
+    if not items:
+        raise BotError(
+            f"No drafted item passed the checks, so {out} was not written. Try a larger --n, another "
+            "--seed, or the default model (a small one rarely quotes its passage exactly)."
+        )
     write_jsonl(items, out)
     answerable = sum(i["answerable"] for i in items)
+    fewer = (
+        f", fewer than the {count} asked: drafts that failed the checks were dropped"
+        if len(items) < count
+        else ""
+    )
     click.echo(
-        f"Wrote {len(items)} items ({answerable} answerable, {len(items) - answerable} unanswerable) to {out}. "
+        f"Wrote {len(items)} item{'s' if len(items) > 1 else ''} ({answerable} answerable, "
+        f"{len(items) - answerable} unanswerable{fewer}) to {out}. "
         f"Review them, then: bot eval --dataset {out} --corpus {bot.settings.corpus}"
     )
 

@@ -96,8 +96,12 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
         )
     if not path.is_file():
         raise BotError(f"--dataset {path}: no such file.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # "-sig": a BOM (Notepad) is no text
+    except UnicodeDecodeError:
+        raise BotError(f"--dataset {path} is not UTF-8 text: save it as UTF-8.") from None
     items, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -297,6 +301,10 @@ def mean_of(values: list[Any]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
+# What `--min` can set a floor on: every measure of the summary (an empty run measures none of them).
+METRICS = tuple(key for key, value in summarize([], "none").items() if value is None)
+
+
 SPLITS = ("calibrate", "report")
 
 
@@ -316,6 +324,8 @@ def run_eval(
     `calibrate` and results are reported on `report`; the summary gives both (`split` runs one)."""
     custom = None if dataset in BUILTIN_DATASETS else Path(dataset)
     custom_items = dataset_items(custom) if custom is not None else []
+    if dataset != "rgb":  # RGB brings a corpus per item
+        bot.check_filters()  # an empty corpus is one error, not an error per item
     if custom is not None:
         check_evidence(custom_items, bot, custom)
     the_judge = Judge(bot, judge)

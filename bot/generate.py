@@ -133,8 +133,14 @@ def generate(bot: Bot, n: int, *, seed: int = 0, progress: bool = True) -> list[
 
 
 def write_jsonl(items: list[dict[str, Any]], path: Path) -> None:
+    """Written whole or not at all: a reader never finds half a set, nor an interrupted write in place of
+    an earlier one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(
+        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+    )
+    partial.replace(path)
 
 
 def _drafts(

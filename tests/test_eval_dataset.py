@@ -95,6 +95,13 @@ def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None
     result = run_cli("eval", "--dataset", str(dataset))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"Error: {raised.value}"]
+    (not_utf8 := tmp_path / "latin1.jsonl").write_bytes(
+        '{"question": "Où?", "answerable": true}'.encode("latin-1")
+    )
+    with pytest.raises(BotError, match="is not UTF-8 text"):
+        dataset_items(not_utf8)
+    (with_bom := tmp_path / "bom.jsonl").write_text('\ufeff{"question": "Who?", "answerable": true}\n')
+    assert dataset_items(with_bom)[0]["question"] == "Who?"
 
 
 def test_evidence_must_be_verbatim_in_the_corpus(scripted_bot: Bot, tmp_path: Path) -> None:
@@ -121,7 +128,16 @@ def test_generate_on_the_seeds_writes_a_file_that_eval_accepts(seed_data_dir: Pa
     result = run_cli("eval", "generate", "--out", str(drafted), "--n", "4", "--data-dir", str(seed_data_dir))
     assert result.returncode == 0, result.stderr
     assert f"to {drafted}" in result.stdout
-    items = [json.loads(line) for line in drafted.read_text().splitlines()]
+    drafted_text = drafted.read_text()
+    items = [json.loads(line) for line in drafted_text.splitlines()]
+    # A second run does not overwrite a set that may have been reviewed, and a bad --out fails up front.
+    again = run_cli("eval", "generate", "--out", str(drafted), "--data-dir", str(seed_data_dir))
+    under_a_file = run_cli(
+        "eval", "generate", "--out", str(drafted / "x.jsonl"), "--data-dir", str(seed_data_dir)
+    )
+    for refused, message in ((again, "exists and may be a set you reviewed"), (under_a_file, "is a file")):
+        assert refused.returncode == 1 and message in refused.stderr and "Traceback" not in refused.stderr
+    assert drafted.read_text() == drafted_text
     assert 1 <= len(items) <= 4 and all(i["generated"] is True for i in items)
     assert len({i["id"] for i in items}) == len(items) and len({i["question"] for i in items}) == len(items)
     answerable = [i for i in items if i["answerable"]]

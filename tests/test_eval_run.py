@@ -44,6 +44,24 @@ def test_cli_writes_the_run_folder_and_enforces_floors(seed_data_dir: Path, tmp_
     assert any(line.startswith("key_facts") and "(+0.0000)" in line for line in compare(summary, run))
 
 
+def test_cli_refuses_a_misspelt_floor_and_an_empty_corpus_before_any_question(tmp_path: Path) -> None:
+    (empty := tmp_path / "empty").mkdir()
+    (mine := tmp_path / "mine.jsonl").write_text('{"question": "Who won?", "answerable": true}\n')
+    common = ["--judge", "none", "--out", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
+    cases = [
+        (["--min", "pass_rat=0.8"], "no metric named 'pass_rat'; did you mean pass_rate?"),
+        (["--dataset", str(mine), "--corpus", str(empty)], f"No articles are indexed from {empty}"),
+    ]
+    for options, message in cases:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "eval", *options, *common], capture_output=True, text=True,
+            timeout=600, env={**os.environ, "BOT_BACKEND": "embedded"},
+        )  # fmt: skip
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_rgb_adapter_builds_three_settings_with_their_own_corpora(embedded_bot: Bot, tmp_path: Path) -> None:
     path = tmp_path / "en_fact.json"
     path.write_text(json.dumps(RGB_LIKE) + "\n")
