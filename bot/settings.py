@@ -31,10 +31,11 @@ def default_data_dir(corpus: Path) -> Path:
 
 def normalize_host(host: str) -> str:
     """Accept what OLLAMA_HOST accepts (`localhost`, `0.0.0.0:11434`, a URL) and return a base URL."""
-    host = host.strip().rstrip("/")
+    host = host.strip()
     if "://" not in host:
         host = "http://" + host
     scheme, rest = host.split("://", 1)
+    rest = rest.rstrip("/")  # "http://" alone is no host, not the host "http"
     hostport = rest.split("/", 1)[0]
     if scheme == "http" and ":" not in hostport.rsplit("]", 1)[-1]:
         rest = rest.replace(hostport, hostport + ":11434", 1)
@@ -167,7 +168,11 @@ def _ollama_url(value: Any) -> bool:
     try:
         parts = urlsplit(str(value))
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not any(c.isspace() for c in str(value))
+        )
     except ValueError:
         return False
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import socket
+import threading
 from pathlib import Path
 
 import ollama
@@ -59,6 +62,19 @@ def test_missing_model_gives_the_pull_command(embedded_bot: Bot) -> None:
             bot.ask("How large is North Korea's military?")
         with pytest.raises(BotError, match="ollama pull qwen2.5:7b"):
             bot.backend.check()
+
+
+def test_a_host_that_is_not_ollama_says_so_in_one_line(embedded_bot: Bot, tmp_path: Path) -> None:
+    # A real web server that is not Ollama: Python's own, which answers a POST with an HTML error page.
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        bot = ollama_bot(embedded_bot, f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(BotError) as raised:
+            bot.ask("How large is North Korea's military?")
+        server.shutdown()
+    message = str(raised.value)
+    assert "is not Ollama (HTTP 501 for /api/chat)" in message and "<" not in message and "\n" not in message
 
 
 def test_slow_first_token_hits_the_ttft_timeout(embedded_bot: Bot) -> None:

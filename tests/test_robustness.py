@@ -264,6 +264,8 @@ def test_unusable_settings_and_places_are_one_line_naming_the_fix(
         ("BOT_KEEP_ALIVE", "forever"),
         ("OLLAMA_HOST", "localhost:port"),
         ("OLLAMA_HOST", "ftp://example.com"),
+        ("OLLAMA_HOST", "http://"),
+        ("OLLAMA_HOST", "local host"),
         ("BOT_GROUNDING", "loose"),
         ("BOT_DATABASE_URL", "mysql://x@y/z"),
     ],

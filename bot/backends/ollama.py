@@ -15,6 +15,7 @@ from bot.errors import BotError
 from bot.settings import Settings
 
 PROBE_TIMEOUT = 1.0  # one quick request to a live Ollama (/api/version, /api/ps) answers in milliseconds
+ERROR_CHARS = 300  # of an error reply shown to the user: enough for Ollama's own messages
 AUTO_BUDGET = 1.8  # `--backend auto` waits at most this long for /api/version plus /api/tags (limit: 2 s)
 
 
@@ -53,6 +54,18 @@ class OllamaBackend(Backend):
 
     def _not_pulled(self) -> BotError:
         return BotError(f"Ollama has no model {self.model!r}. Run: ollama pull {self.model}")
+
+    def _refused(self, status: int, error: str) -> BotError:
+        """An error reply to /api/chat. Ollama's own say what is wrong ("model 'x' not found" for one not
+        pulled); a web page or a bare 404/405/501 means OLLAMA_HOST is some other server."""
+        if status == 404 and "model" in error.lower():
+            return self._not_pulled()
+        if status in (404, 405, 501) or error.startswith("<"):
+            return BotError(
+                f"The server at {self.host} is not Ollama (HTTP {status} for /api/chat): point OLLAMA_HOST "
+                "at Ollama, or use --backend embedded."
+            )
+        return BotError(f"Ollama answered with an error (HTTP {status}): {error[:ERROR_CHARS]}")
 
     def _get_json(self, path: str, timeout: float) -> Any:
         """GET `path` and parse it, giving up after `timeout` seconds in all.
@@ -173,9 +186,7 @@ class OllamaBackend(Backend):
                     started = True
                     yield response.delta
         except ollama.ResponseError as err:
-            if err.status_code == 404:
-                raise self._not_pulled() from None
-            raise BotError(f"Ollama answered with an error: {err.error}") from None
+            raise self._refused(err.status_code, " ".join(str(err.error).split())) from None
         except (httpx.ConnectError, ConnectionError):
             raise self._unreachable() from None
         except httpx.TimeoutException:
