@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
@@ -99,9 +100,15 @@ class Settings:
     @classmethod
     def resolve(cls, **overrides: Any) -> Settings:
         """Build settings from keyword arguments (None means "not given"), then BOT_* env vars, then defaults."""
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        names = [f.name for f in fields(cls)]
+        if unknown := sorted(set(overrides) - set(names)):
+            # A programming error, so a TypeError as for any unknown keyword; it names the right one.
+            hints = {n: difflib.get_close_matches(n, names, n=3, cutoff=0.5) for n in unknown}
+            raise TypeError(
+                "unknown settings: "
+                + ", ".join(f"{n} (did you mean {' or '.join(h)}?)" if h else n for n, h in hints.items())
+                + f"; the settings are {', '.join(names)}"
+            )
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = overrides.get(f.name)

@@ -285,6 +285,11 @@ def test_an_unknown_backend_is_named_with_the_choices() -> None:
     assert "BOT_BACKEND" in str(caught.value) and "auto" in str(caught.value), caught.value
 
 
+def test_an_unknown_setting_in_python_names_the_close_ones() -> None:
+    with pytest.raises(TypeError, match=r"unknown settings: model \(did you mean .*embedded_model"):
+        Settings.resolve(model="smollm2-135m")
+
+
 def test_good_settings_still_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable, value in [
         ("OLLAMA_HOST", "0.0.0.0:11434"),
