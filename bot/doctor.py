@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
@@ -72,10 +73,12 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     found, _ = read_corpus(settings.corpus)
     articles = index.articles
     stale = {a.name: a.sha256 for a in found} != {a.name: a.sha256 for a in articles.values()}
+    recorded = index.store.meta().get("corpus")  # a corpus that merely moved is not stale
+    if stale and recorded and Path(recorded) != settings.corpus.resolve():
+        fix = f" — indexed from {recorded}: pass --corpus {recorded}, or replace it with bot ingest --rebuild"
+    else:
+        fix = " — out of date: run bot ingest" if stale else ""
     yield (
         not stale,
-        (
-            f"index for {settings.data_dir}: {len(articles)} articles, {index.passage_count()} passages"
-            + (" — out of date: run bot ingest" if stale else "")
-        ),
+        f"index for {settings.data_dir}: {len(articles)} articles, {index.passage_count()} passages{fix}",
     )
