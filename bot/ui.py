@@ -209,6 +209,7 @@ def build_app(bot: Bot) -> gr.Blocks:
                 discard_upload(path)
             message = f"rejected: {len(paths)} files at once; upload at most {MAX_FILES_PER_UPLOAD} at a time"
             return articles_table(bot), message, gr.update(choices=_names(bot))
+        added: list[str] = []
         for path in paths:
             try:
                 target = corpus / safe_name(path.name)
@@ -217,13 +218,24 @@ def build_app(bot: Bot) -> gr.Blocks:
                 if path.stat().st_size > MAX_ARTICLE_BYTES:
                     raise BotError(f"{path.name} is over {MAX_ARTICLE_BYTES // 1024 // 1024} MB.")
                 shutil.copyfile(path, target)
+                added.append(target.name)
                 messages.append(f"added {target.name}")
             except BotError as err:
                 messages.append(f"rejected: {err}")
             finally:
                 discard_upload(path)
         report = bot.reindex()
-        messages += [f"skipped: {w}" for w in report.warnings]
+        # An upload the index cannot read (binary, not UTF-8, empty) leaves the corpus again: kept, it could
+        # be neither removed here (it is not indexed) nor replaced (its name is taken).
+        warnings = list(report.warnings)  # "skipped NAME: why", from bot.articles.read_corpus
+        for name in (n for n in added if n not in bot.index.articles):
+            (corpus / name).unlink(missing_ok=True)
+            why = next((w for w in warnings if w.startswith(f"skipped {name}:")), None)
+            if why:
+                warnings.remove(why)
+            reason = why.removeprefix("skipped ") if why else f"{name} cannot be read"
+            messages[messages.index(f"added {name}")] = f"rejected: {reason}"
+        messages += warnings
         return articles_table(bot), "; ".join(messages) or "nothing uploaded", gr.update(choices=_names(bot))
 
     def remove(name: str | None) -> tuple[list[list[Any]], str, Any]:

@@ -470,6 +470,16 @@ def test_uploads_are_limited_and_their_temp_files_removed(
     assert status.startswith("added Rail_deal.md") and (corpus / "Rail_deal.md").is_file()
     assert not list(uploads.rglob("Rail deal.md")) and not list(uploads.rglob("Rail_deal.md"))
 
+    # An upload the index cannot read leaves the corpus, so a fixed one can take its name.
+    latin1 = tmp_path / "cafe.txt"
+    latin1.write_bytes("Caf\xe9 owners met in Lisbon on 2026-06-02.".encode("latin-1"))
+    _, status, _ = client.predict([handle_file(latin1)], api_name="/add_articles")
+    assert status.startswith("rejected: cafe.txt: ") and "UTF-8" in status, status
+    assert not (corpus / "cafe.txt").exists()
+    latin1.write_text("Café owners met in Lisbon on 2026-06-02.")
+    _, status, _ = client.predict([handle_file(latin1)], api_name="/add_articles")
+    assert status == "added cafe.txt" and (corpus / "cafe.txt").is_file()
+
     many = []
     for i in range(21):
         many.append(tmp_path / f"note{i}.txt")
