@@ -272,7 +272,9 @@ def ask(
 @cli.command()
 @corpus_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
 @click.option(
     "--auth",
     default=None,
@@ -292,10 +294,11 @@ def chat(
 ) -> None:
     """Start the chat UI in the browser (Gradio)."""
     from bot.settings import Settings
-    from bot.ui import exposure_warning, launch
+    from bot.ui import exposure_warning, launch, listen_address
 
-    # Checked before anything loads, so a bad BOT_AUTH fails at once and the warning comes first.
+    # Checked before anything loads, so a bad BOT_AUTH, host or port fails at once and the warning comes first.
     settings = Settings.resolve(corpus=corpus, data_dir=data_dir, auth=auth)
+    host = listen_address(host, port)
     if warning := exposure_warning(host, port, login=settings.auth is not None):
         click.echo(f"Warning: {warning}", err=True)
     bot = _load(

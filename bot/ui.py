@@ -19,6 +19,7 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,6 +161,28 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name, which may resolve to any address: assume it is reachable
+
+
+def listen_address(host: str, port: int) -> str:
+    """`host` as Gradio takes it (an IPv6 address in brackets), once this machine can listen there: a busy
+    port or a name that resolves to no address of this machine is one line now, not a traceback after
+    the model has loaded."""
+    bare = host.strip().strip("[]")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise BotError(
+            f"--host {host}: {getattr(err, 'strerror', None) or err}; give a name or address of this machine."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself will
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise BotError(
+                f"Cannot listen on {host} port {port} ({err.strerror}): pass another --port or --host."
+            ) from None
+    return f"[{bare}]" if ":" in bare else bare
 
 
 def exposure_warning(host: str, port: int, *, login: bool) -> str | None:

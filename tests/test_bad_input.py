@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,23 @@ def test_non_utf8_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Warning: skipped bad.txt: it is not UTF-8 text" in result.stderr
     assert "1 added" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_chat_refuses_a_busy_port_or_an_unknown_host_before_loading_anything(tmp_path: Path) -> None:
+    never = tmp_path / "never-created"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = [
+            (("--port", str(port)), f"Cannot listen on 127.0.0.1 port {port}"),
+            (("--host", "nonexistent.invalid"), "--host nonexistent.invalid: "),
+        ]
+        for options, message in cases:
+            result = run_cli("chat", *options, "--data-dir", str(never))
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith("Error: ") and message in line, line
+    out_of_range = run_cli("chat", "--port", "70000", "--data-dir", str(never))
+    assert out_of_range.returncode == 2 and "70000 is not in the range 1<=x<=65535" in out_of_range.stderr
+    assert not never.exists()
