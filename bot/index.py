@@ -205,11 +205,10 @@ def evidence_windows(text: str, passages: list[tuple[int, int, str]]) -> list[tu
     """(start, end, window text) of every evidence sentence of every passage, as the grounder's
     EvidenceSet cuts them (`evidence_sentences`: whole sentences of the article, even where a passage
     starts or ends inside one) with their clause windows, each once per sentence."""
-    windows: dict[tuple[int, int, str], None] = {}
-    for passage_start, passage_end, passage_text in passages:
-        for start, end in evidence_sentences(text, passage_start, passage_end, passage_text):
-            windows.update(dict.fromkeys((start, end, window) for window in clause_windows(text[start:end])))
-    return list(windows)
+    # Each sentence once, however many overlapping passages offer it: a sentence that runs on for the
+    # whole file (a file with no sentence ends) would otherwise be cut and split once per passage.
+    sentences = dict.fromkeys(span for passage in passages for span in evidence_sentences(text, *passage))
+    return [(start, end, window) for start, end in sentences for window in clause_windows(text[start:end])]
 
 
 @dataclass
