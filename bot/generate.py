@@ -137,10 +137,13 @@ def write_jsonl(items: list[dict[str, Any]], path: Path) -> None:
     an earlier one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(
-        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
-    )
-    partial.replace(path)
+    try:
+        partial.write_text(
+            "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8"
+        )
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)  # left only by a failed write
 
 
 def _drafts(

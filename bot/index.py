@@ -144,18 +144,15 @@ def _compare(
     return to_embed
 
 
-def _keep_stored(store: Store, settings: Settings, report: SyncReport) -> None:
-    """Refuse a sync that would drop the articles of another corpus (a data dir given with the wrong
-    --corpus): embedding them again costs as long as their first ingest. A corpus folder that moved keeps
-    its index, since its files are all still there."""
-    here = settings.corpus.resolve()
-    recorded = store.meta().get("corpus")
-    if report.removed and recorded and Path(recorded) != here:
+def _keep_stored(recorded: str | None, here: str, data_dir: Path, report: SyncReport) -> None:
+    """Refuse a sync that would drop the articles of another corpus folder than `here` (a data dir given
+    with the wrong --corpus): embedding them again costs as long as their first ingest. A corpus folder
+    that moved keeps its index, since its files are all still there."""
+    if report.removed and recorded and recorded != here:
         raise BotError(
-            f"The index in {settings.data_dir} holds the articles of {recorded}, not of {here}, and syncing "
-            f"would remove {len(report.removed)} of them; nothing was changed. Pass --corpus {recorded}, "
-            f"or another --data-dir, or replace that index: bot ingest --rebuild --corpus {here} "
-            f"--data-dir {settings.data_dir}"
+            f"The index in {data_dir} holds the articles of {recorded}, not of {here}, and syncing would "
+            f"remove {len(report.removed)} of them; nothing was changed. Pass --corpus {recorded}, or "
+            f"another --data-dir, or replace that index: bot ingest --rebuild --corpus {here} --data-dir {data_dir}"
         )
 
 
@@ -319,14 +316,16 @@ class ArticleIndex:
                 r[0]: (r[1], r[2]) for r in target.read("SELECT name, sha256, chunking FROM {s}.articles")
             }
             to_embed = _compare(known, found, chunking, report)
+            here, recorded = str(settings.corpus.resolve()), target.meta().get("corpus")
             if not rebuild:
-                _keep_stored(target, settings, report)
+                _keep_stored(recorded, here, settings.data_dir, report)
             bulk = not known and bool(to_embed)  # an empty index: build the search indexes once, after
             if bulk:
                 target.drop_search_indexes()
             with target.writer() as conn:
                 conn.execute("SET synchronous_commit = off")  # see _write_group
-                target.set_meta(conn, "corpus", str(settings.corpus.resolve()))
+                if recorded != here:  # only then: a sync with nothing to do writes nothing (a read replica)
+                    target.set_meta(conn, "corpus", here)
                 for name in report.removed:
                     with conn.transaction():
                         delete_articles(conn, target, [name])
