@@ -8,6 +8,7 @@ import difflib
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -308,6 +309,7 @@ def chat(
         then = "upload them in the Articles tab, or run `bot ingest` again"
         click.echo(f"Warning: {empty_corpus_message(bot.settings.corpus, then)}", err=True)
     launch(bot, host=host, port=port, auth=bot.settings.auth_pair())
+    exit_now(130)  # Gradio returns on Ctrl-C; an answer may still be computing in one of its threads
 
 
 @cli.command()
@@ -515,4 +517,12 @@ def eval_generate(
 
 
 def main() -> None:
+    # A service manager's stop (SIGTERM) ends a command as Ctrl-C does: the embedded PostgreSQL stops and
+    # no interpreter shutdown races the model's thread (see exit_now). Without this, `kill` on `bot chat`
+    # left the PostgreSQL server running.
+    signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="bot")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -296,8 +296,11 @@ def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: 
             assert browser.post("login", data={"username": "alice", "password": "pa:ss"}).status_code == 200
             assert browser.get("config").status_code == 200
     finally:
-        chat.terminate()
-        _, stderr = chat.communicate(timeout=30)
+        chat.terminate()  # SIGTERM, as a service manager stops it
+        _, stderr = chat.communicate(timeout=60)
+    assert chat.returncode == 130, stderr[-800:]
+    # It stopped its PostgreSQL on the way out (killed outright, it left the server running).
+    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
     assert f"Warning: --host 0.0.0.0 makes the chat UI reachable from other machines on port {port}" in stderr
     assert "--auth user:pass" not in stderr  # a login was given: the warning is about HTTP, not its absence
 
