@@ -66,6 +66,8 @@ def _wordlist(name: str) -> list[list[str]]:
 STOP_NAMES = {row[0] for row in _wordlist("stop_names.txt")}
 # News names a country by its capital ("Pyongyang shipped…", "talks with Moscow"): capital -> country.
 CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals.tsv")}
+# Generic nouns a title adds to an occasion's name ("the 92nd Academy Awards Ceremony").
+OCCASION_WORDS = {row[0] for row in _wordlist("occasion_words.txt")}
 # Offices a question may ask who holds, each with the other ways news writes it ("CEO", "chief executive").
 OFFICES = _wordlist("offices.tsv")
 # Words that say the opposite of each other ("approved", "rejected"), both ways round, with whether the two

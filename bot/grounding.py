@@ -28,6 +28,7 @@ from bot.answer import ALL_ARTICLES, UNSUPPORTED_MARK, Citation, Passage
 from bot.articles import article_sentences
 from bot.claims import (
     MONTH_NAMES,
+    OCCASION_WORDS,
     OFFICES,
     OPPOSITES,
     clean_word,
@@ -623,19 +624,22 @@ class EvidenceSet:
     def unknown_names(self, question: str) -> list[str]:
         """Names in a question that no retrieved passage mentions: a premise the articles don't share. A
         name the passages give as its initials counts as mentioned ("United States" for "U.S."), and
-        initials the passages spell out ("UN" for "United Nations Security Council")."""
+        initials the passages spell out ("UN" for "United Nations Security Council"). A generic word a title
+        adds ("Ceremony") need not be there when the rest of its name is."""
         # "" as the ordinary text: a question's first word ("Beyond …") is a name only if clearly one.
+        names = names_in(question, "")
         unknown = {
-            n
-            for n in names_in(question, "")
-            if not contains_name(self._all_lower, n) and n.lower() not in _OFFICE_WORDS
+            n for n in names if not contains_name(self._all_lower, n) and n.lower() not in _OFFICE_WORDS
         }  # "CEO" is an office, not a name
         if acronyms := {n for n in unknown if n.replace(".", "").isupper()}:
             spelled_out = _initials(self._all_text)
             unknown -= {n for n in acronyms if n.replace(".", "") in spelled_out}
         for run in _NAME_RUN.findall(question):
-            if _written_as_initials(words := run.split(), self._all_text):
-                unknown -= {clean_word(w) for w in words}
+            words = [clean_word(w) for w in run.split()]
+            if _written_as_initials(run.split(), self._all_text):
+                unknown -= set(words)
+            elif any(w in names and w not in unknown for w in words):
+                unknown -= {w for w in words if w.lower() in OCCASION_WORDS}
         # as the question writes them: "Acme Robotics", not "Acme, Robotics"
         runs = [
             " ".join(w for w in map(clean_word, run.split()) if w in unknown)

@@ -138,6 +138,11 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     # The articles write "U.S.": a question (or its condensed form) saying "United States" names no stranger.
     us = ask_with_draft(scripted_bot, "Can the missiles reach the United States?", "No [1].")
     assert "States" not in us.text
+    # A generic word a title adds is no stranger when the rest of the name is there; a made-up name still is.
+    rome = ask_with_draft(scripted_bot, "What did Lloyd Austin confirm at the Rome Meeting?", "No [1].")
+    assert "Meeting" not in rome.text, rome.text
+    acme = ask_with_draft(scripted_bot, "What did Lloyd Austin confirm at the Acme Meeting?", "No [1].")
+    assert acme.text == "The articles don't say anything about Acme Meeting.", acme.text
 
 
 def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:
