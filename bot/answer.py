@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.articles import parse_date
+from bot.wording import count
+
 # What a refusal says was searched when no filter narrowed the articles ("The articles don't say."); a
 # filter's wording is Filters.articles.
 ALL_ARTICLES = "The articles"
@@ -61,12 +64,17 @@ class Answer:
         n = len(self.removed_sentences)
         if not n:
             return ""
-        sentences = f"{n} unsupported sentence{'s' if n > 1 else ''}"
+        sentences = count(n, "unsupported sentence")
         if UNSUPPORTED_MARK in self.text:
             return f"{sentences} kept and marked {UNSUPPORTED_MARK} (lenient grounding)."
         return f"{sentences} removed by the verifier."
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON record; each passage's `date` as its article writes it ("Oct. 23, 2024") and as
+        `published` ("2024-10-23", null when there is none), so a script need not parse dates."""
         data = asdict(self)
         data["answer"] = data.pop("text")
+        for passage in data["passages"]:
+            published = parse_date(passage["date"])
+            passage["published"] = published.isoformat() if published else None
         return data

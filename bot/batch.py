@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bot.answer import Answer
 from bot.errors import BotError
+from bot.wording import count
 
 if TYPE_CHECKING:
     from bot.core import Bot
@@ -85,6 +86,22 @@ def to_item(raw: object, position: int) -> BatchItem:
     return BatchItem(item_id, question, history or None)
 
 
+def to_items(questions: Iterable[object]) -> Iterator[BatchItem]:
+    """`to_item` for each of `questions`, lazily; an item whose id an earlier item took becomes an error
+    item, since its answer could not be told apart from the earlier one's in the output."""
+    seen: set[ItemId] = set()
+    for position, raw in enumerate(questions, 1):
+        item = to_item(raw, position)
+        if item.id in seen and item.error is None:
+            item = BatchItem(
+                item.id,
+                item.question,
+                error=f'id {item.id!r} is taken by an earlier question: give each its own "id"',
+            )
+        seen.add(item.id)
+        yield item
+
+
 def read_items(path: Path) -> list[BatchItem]:
     """The items of a question file: a JSON Lines file (JSONL_SUFFIXES) holds one JSON object per line,
     any other file one question per line. Blank lines are skipped; an item's id defaults to its line number."""
@@ -136,7 +153,7 @@ def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: A
             tally[kind] += 1
             bar.update()
     where = f" to {out}" if out else ""
-    return f"{_count(len(items), 'question')}{where}: {tally['answered']} answered, {tally['refused']} refused, {_count(tally['errors'], 'error')}."
+    return f"{count(len(items), 'question')}{where}: {tally['answered']} answered, {tally['refused']} refused, {count(tally['errors'], 'error')}."
 
 
 def _output(out: Path | None) -> contextlib.AbstractContextManager[TextIO]:
@@ -154,10 +171,6 @@ def _unwritable(out: Path | None, err: OSError) -> BotError:
     return BotError(
         f"Cannot write the answers to {where} ({err.strerror or err}): give --jsonl-out a file you can write."
     )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _valid_history(history: object) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from bot import wording
 from bot.errors import BotError
 
 
@@ -309,7 +310,9 @@ def chat(
         then = "upload them in the Articles tab, or run `bot ingest` again"
         click.echo(f"Warning: {empty_corpus_message(bot.settings.corpus, then)}", err=True)
     launch(bot, host=host, port=port, auth=bot.settings.auth_pair())
-    exit_now(130)  # Gradio returns on Ctrl-C; an answer may still be computing in one of its threads
+    # Gradio returns on Ctrl-C (or SIGTERM); an answer may still be computing in one of its threads
+    click.echo("Interrupted.", err=True)
+    exit_now(130)
 
 
 @cli.command()
@@ -510,7 +513,7 @@ def eval_generate(
         else ""
     )
     click.echo(
-        f"Wrote {len(items)} item{'s' if len(items) > 1 else ''} ({answerable} answerable, "
+        f"Wrote {wording.count(len(items), 'item')} ({answerable} answerable, "
         f"{len(items) - answerable} unanswerable{fewer}) to {out}. "
         f"Review them, then: bot eval --dataset {out} --corpus {bot.settings.corpus}"
     )

@@ -19,7 +19,7 @@ from typing import Any
 from bot.answer import Answer, Passage
 from bot.backends import Backend, create_backend, with_deadlines
 from bot.backends.base import YES_NO_TOKENS
-from bot.batch import BatchResult, to_item
+from bot.batch import BatchResult, to_items
 from bot.embedding import Embedder
 from bot.errors import BotError
 from bot.grounding import REFUSAL, Check, Grounder, Outcome
@@ -138,8 +138,7 @@ class Bot:
         result in its place: one bad line never stops a long run. `options` go to every `ask`; options
         no question could be answered with are one BotError before the first result."""
         self.check_filters(**options)
-        for position, raw in enumerate(questions, 1):
-            item = to_item(raw, position)
+        for item in to_items(questions):
             if item.error is not None:
                 yield BatchResult(item.id, item.question, error=item.error)
                 continue

@@ -12,6 +12,7 @@ from bot.errors import BotError
 from bot.index import ArticleIndex
 from bot.models import EMBEDDED_MODELS
 from bot.settings import Settings
+from bot.wording import count
 
 
 def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
@@ -80,5 +81,5 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
         fix = " — out of date: run bot ingest" if stale else ""
     yield (
         not stale,
-        f"index for {settings.data_dir}: {len(articles)} articles, {index.passage_count()} passages{fix}",
+        f"index for {settings.data_dir}: {count(len(articles), 'article')}, {count(index.passage_count(), 'passage')}{fix}",
     )

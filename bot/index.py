@@ -28,6 +28,7 @@ from bot.errors import BotError
 from bot.grounding import clause_windows, evidence_sentences
 from bot.settings import BUNDLED_EMBED_MODEL, Settings
 from bot.store import Store, int8_array_bytes, vector_bytes
+from bot.wording import count
 
 EMBED_GROUP = 64  # texts embedded together before their articles are written
 # In a bulk load (an empty index), articles are committed together up to about this many passages: one
@@ -75,7 +76,7 @@ class SyncReport:
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged; {self.chunks_embedded} passages embedded in {self.seconds:.1f}s"
+            f"{len(self.unchanged)} unchanged; {count(self.chunks_embedded, 'passage')} embedded in {self.seconds:.1f}s"
         )
 
 

@@ -1,9 +1,10 @@
 """The part of JSON Schema that bot/schemas/answer.schema.json uses, checked without a dependency
 (jsonschema is not installed here): type, required, properties, additionalProperties, items, $ref to
-#/$defs, oneOf. An unknown keyword fails loudly, so the schema cannot outgrow this checker unnoticed."""
+#/$defs, oneOf, pattern. An unknown keyword fails loudly, so the schema cannot outgrow this checker unnoticed."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 TYPES: dict[str, tuple[type, ...]] = {
@@ -55,6 +56,9 @@ def problems(
                     found.append(f"{at}: unexpected {name!r}")
                 elif isinstance(rule, dict):
                     found += problems(value[name], rule, root, f"{at}.{name}")
+        elif key == "pattern":
+            if isinstance(value, str) and not re.search(rule, value):
+                found.append(f"{at}: {value!r} does not match {rule}")
         elif key == "items":
             for i, item in enumerate(value if isinstance(value, list) else []):
                 found += problems(item, rule, root, f"{at}[{i}]")

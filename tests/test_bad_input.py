@@ -69,7 +69,7 @@ def test_an_index_is_not_emptied_by_another_corpus(tmp_path: Path) -> None:
     assert wrong.returncode == 1 and "Traceback" not in wrong.stderr, wrong
     assert f"holds the articles of {corpus}" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
     doctor = run_cli("doctor", "--corpus", str(other), "--data-dir", str(data))
-    assert doctor.returncode == 1 and f"1 articles, 1 passages — indexed from {corpus}" in doctor.stdout
+    assert doctor.returncode == 1 and f"1 article, 1 passage — indexed from {corpus}" in doctor.stdout
     kept = run_cli("ingest", "--corpus", str(corpus), "--data-dir", str(data))
     assert "0 added, 0 changed, 0 removed, 1 unchanged" in kept.stdout + kept.stderr
     # A corpus that moved keeps its index; replacing it with another corpus on purpose works.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError
+from bot.answer import Answer, Passage
 from bot.batch import SCHEMA_PATH, BatchResult, read_items
 from tests.schema_check import problems
 
@@ -135,6 +136,7 @@ def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
             {"id": "x", "question": "What is the boiling point of water?"},
             None,
             {"question": 5},
+            {"id": "x", "question": "Who is Carl Schuster?"},  # its answer could pass for the first x's
         ]:
             pulled.append(item)
             yield item
@@ -143,11 +145,12 @@ def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
     first = next(results)
     assert len(pulled) == 1  # answered as it goes, not after reading everything
     rest = list(results)
-    assert [r.id for r in [first, *rest]] == [1, "x", 3, 4]
+    assert [r.id for r in [first, *rest]] == [1, "x", 3, 4, "x"]
     assert isinstance(first, BatchResult) and first.answer is not None
     assert first.answer.text == small_bot.ask(MILITARY).text  # the one answer path
     assert rest[0].answer is not None and rest[0].answer.refused
     assert rest[1].error and rest[2].error == '"question" must be text, got a number'
+    assert rest[3].error == "id 'x' is taken by an earlier question: give each its own \"id\""
     for result in [first, *rest]:
         assert problems(result.to_dict(), SCHEMA) == []
     with pytest.raises(BotError, match="No article named 'nope.txt'"):  # once, not once per question
@@ -160,6 +163,25 @@ def test_the_schema_check_rejects_what_the_schema_forbids() -> None:
     assert problems({**error, "answer": "x"}, SCHEMA)  # neither an answer nor an error record
     assert problems({"id": 1, "error": "x"}, SCHEMA)  # question must be present (null when unknown)
     assert problems({"id": 1.5, "question": None, "error": "x"}, SCHEMA)
+
+
+def test_a_record_gives_each_passage_date_as_written_and_as_iso() -> None:
+    """A script filtering answers by date had to parse "Oct. 23, 2024" itself."""
+    passages = [
+        Passage(n, f"{n}.md", "T", written, "text", 0, 4, 0.5)
+        for n, written in enumerate(["Oct. 23, 2024", "5 March 2026", "2025-06-14", None], 1)
+    ]
+    record = Answer("Q?", "A [1].", False, [], passages, "Q?", "embedded", "m").to_dict()
+    assert [(p["date"], p["published"]) for p in record["passages"]] == [
+        ("Oct. 23, 2024", "2024-10-23"),
+        ("5 March 2026", "2026-03-05"),
+        ("2025-06-14", "2025-06-14"),
+        (None, None),
+    ]
+    assert problems({"id": 1, **record}, SCHEMA) == []
+    assert problems(
+        {"id": 1, **record, "passages": [{**record["passages"][0], "published": "Oct 23"}]}, SCHEMA
+    )
 
 
 def test_a_json_file_of_one_object_a_line_is_read_as_json_lines(tmp_path: Path) -> None:
