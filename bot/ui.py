@@ -33,6 +33,7 @@ from bot.articles import MAX_ARTICLE_BYTES, SUPPORTED_SUFFIXES
 from bot.core import Bot
 from bot.errors import BotError
 from bot.validation import turn_text, validate_question
+from bot.wording import count
 
 MAX_FILES_PER_UPLOAD = 20
 MAX_NAME_BYTES = 200  # of an uploaded file's name in UTF-8; file systems cap a name at 255 bytes
@@ -60,7 +61,7 @@ def header(bot: Bot) -> str:
         else f"{backend.label} — install Ollama for better answers"
     )
     passages = sum(a.chunks for a in bot.articles)
-    return f"### News Q&A\n**{who}** · {len(bot.articles)} articles, {passages} passages indexed"
+    return f"### News Q&A\n**{who}** · {count(len(bot.articles), 'article')}, {count(passages, 'passage')} indexed"
 
 
 def sources_html(answer: Answer, bot: Bot) -> str:
@@ -301,6 +302,8 @@ def build_app(bot: Bot) -> gr.Blocks:
                 gr.ChatInterface(
                     fn=lambda message, history: (yield from respond(bot, message, history)),
                     chatbot=gr.Chatbot(elem_id="chat", height=520, label="Answers cite passages as [n]"),
+                    # its label names the box for screen readers (Gradio's own is "Textbox"); not shown
+                    textbox=gr.Textbox(label="Question", placeholder="Ask about the articles", scale=7),
                     additional_outputs=[sources, rewritten],
                     examples=EXAMPLES,
                     api_name="ask",
@@ -320,14 +323,17 @@ def build_app(bot: Bot) -> gr.Blocks:
                 label=f"Add .txt, .md or .html articles (up to {MAX_FILES_PER_UPLOAD} files of "
                 f"{MAX_ARTICLE_BYTES // 1024 // 1024} MB each)",
                 file_count="multiple",
+                elem_id="upload",
             )
             with gr.Row():
                 # Custom values reach `remove`, whose error is short; Gradio's would list every article.
                 choice = gr.Dropdown(choices=_names(bot), label="Article to remove", allow_custom_value=True)
                 remove_btn = gr.Button("Remove article", variant="stop")
             status = gr.Markdown(elem_id="articles-status")
+            # Then the upload box is emptied: its links point at the uploaded copies, deleted once copied
+            # into the corpus, so they would answer 403.
             upload.upload(add_files, upload, [table, status, choice], api_name="add_articles").then(
-                lambda: header(bot), None, top, api_visibility="private"
+                lambda: (header(bot), None), None, [top, upload], api_visibility="private"
             )
             remove_btn.click(remove, choice, [table, status, choice], api_name="remove_article").then(
                 lambda: header(bot), None, top, api_visibility="private"

@@ -125,7 +125,7 @@ def test_browser_chat_shows_answer_citation_and_sources(app_url: str, tmp_path: 
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(app_url)
         page.get_by_text("articles,").first.wait_for()
-        box = page.locator("textarea").first
+        box = page.get_by_role("textbox", name="Question")
         box.fill("How large is North Korea's military?")
         box.press("Enter")
         page.locator("#sources mark").first.wait_for(timeout=180_000)
@@ -305,6 +305,39 @@ def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: 
     assert "--auth user:pass" not in stderr  # a login was given: the warning is about HTTP, not its absence
 
 
+def test_bot_chat_stopped_mid_answer_exits_130_and_stops_its_database(tmp_path: Path) -> None:
+    """SIGTERM while the bundled model computes an answer in a Gradio thread: exit 130, no crash (a native
+    exit then ran C++ destructors under the running llama.cpp call), and the embedded PostgreSQL stops."""
+    import httpx
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(Path(__file__).parent.parent / "seeds", corpus)
+    port = free_port()
+    env = {**os.environ, "BOT_BACKEND": "embedded", "BOT_EMBEDDED_MODEL": "smollm2-135m"}
+    args = ["chat", "--corpus", str(corpus), "--data-dir", str(tmp_path / "data"), "--port", str(port)]
+    chat = start_bot(env, *args)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert chat.poll() is None, chat.communicate()
+            assert time.monotonic() < deadline, "bot chat did not start"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}config", timeout=5).status_code == 200:
+                    break
+            time.sleep(1)
+        job = Client(url, verbose=False).submit("How large is North Korea's military?", api_name="/ask")
+        while not job.outputs():  # the first streamed piece of the draft: the model is computing
+            assert not job.done(), job.result()
+            time.sleep(0.05)
+    finally:
+        chat.terminate()
+        _, stderr = chat.communicate(timeout=120)
+    assert chat.returncode == 130, stderr[-800:]
+    assert "Interrupted." in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
+
+
 def chromium_page(p: Any) -> Any:
     """A new browser, so each page is a new Gradio session (its own cookies and state)."""
     return p.chromium.launch(
@@ -338,6 +371,8 @@ def test_a_session_opened_after_an_upload_sees_the_new_counts_and_remove_list(
         page.get_by_role("tab", name="Articles").click()
         page.locator("input[type=file][multiple]").set_input_files(str(story))
         page.locator("#articles-status").get_by_text("added Rail_deal.md").wait_for(timeout=60_000)
+        # the upload box is emptied: its link to the deleted upload would answer 403
+        expect(page.locator("#upload a")).to_have_count(0)
         page.get_by_text(f"{before + 1} articles,").first.wait_for()  # this session's own header
 
         second = chromium_page(p)
