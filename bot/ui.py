@@ -45,6 +45,7 @@ EXAMPLES = [
     "How many containers has North Korea delivered to Russia?",
     "Who is Carl Schuster?",
 ]
+NO_SOURCES = "<p>Cited passages appear here.</p>"
 CSS = """
 #chat-row { flex-direction: row-reverse; }
 #sources mark { background: #fde68a; padding: 0 2px; }
@@ -296,12 +297,13 @@ def build_app(bot: Bot) -> gr.Blocks:
             # Rendered before the chat so ChatInterface can stream into it; CSS puts it on the right.
             with gr.Column(scale=2):
                 gr.Markdown("#### Sources")
-                sources = gr.HTML("<p>Cited passages appear here.</p>", elem_id="sources")
+                sources = gr.HTML(NO_SOURCES, elem_id="sources")
             with gr.Column(scale=3):
                 rewritten = gr.Markdown(elem_id="rewritten")
+                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Answers cite passages as [n]")
                 gr.ChatInterface(
                     fn=lambda message, history: (yield from respond(bot, message, history)),
-                    chatbot=gr.Chatbot(elem_id="chat", height=520, label="Answers cite passages as [n]"),
+                    chatbot=chatbot,
                     # its label names the box for screen readers (Gradio's own is "Textbox"); not shown
                     textbox=gr.Textbox(label="Question", placeholder="Ask about the articles", scale=7),
                     additional_outputs=[sources, rewritten],
@@ -315,6 +317,8 @@ def build_app(bot: Bot) -> gr.Blocks:
                     # chat with a spinner).
                     concurrency_limit=1,
                 )
+                # A cleared chat clears the sources of its last answer and its "Searched for" line too.
+                chatbot.clear(lambda: (NO_SOURCES, ""), None, [sources, rewritten], api_visibility="private")
         with gr.Tab("Articles"):
             table = gr.Dataframe(
                 value=articles_table(bot), headers=["title", "file", "date", "passages"], interactive=False

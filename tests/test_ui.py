@@ -417,6 +417,26 @@ def test_a_waiting_user_sees_their_place_in_the_queue(scripted_ui: tuple[str, Bo
             b.close()
 
 
+@needs_chromium
+def test_clearing_the_chat_clears_its_sources_too(scripted_ui: tuple[str, Bot, Path]) -> None:
+    """The sources panel of the last answer outlived a cleared chat, beside an empty conversation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _, _ = scripted_ui
+    with sync_playwright() as p:
+        browser = chromium_page(p)
+        page = browser.new_page()
+        page.goto(url)
+        box = page.get_by_role("textbox", name="Question")
+        box.fill(QUESTION)
+        box.press("Enter")
+        page.locator("#sources mark").first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="Clear").click()
+        expect(page.locator("#chat [data-testid='bot']")).to_have_count(0)
+        expect(page.locator("#sources")).to_have_text("Cited passages appear here.")
+        browser.close()
+
+
 def test_a_quote_wider_than_its_passage_is_shown_whole(scripted_bot: Bot) -> None:
     """A passage cut inside a sentence cites the whole sentence: the sources panel widens to show it."""
     index = scripted_bot.index
