@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 
 from bot.claims import is_quantity, names_in, numbers_in, split_sentences, strip_citations
 
 
 def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s.]", " ", text.lower().replace(",", "")).split())
+    """Lower case, without punctuation or accents: "Chloe Zhao" states the fact "Chloé Zhao"."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w\s.]", " ", plain.lower().replace(",", "")).split())
 
 
 def key_facts_present(answer: str, facts: list[str | list[str]]) -> float:

@@ -39,6 +39,8 @@ def test_correctness_and_retrieval_metrics() -> None:
     assert key_facts_present("Announced Oct 19, 2021 [1].", [["October 19 2021", "Oct 19, 2021"]]) == 1.0
     assert key_facts_present("Announced in 2021 [1].", [["October 19 2021", "Oct 19, 2021"], "Google"]) == 0.0
     assert key_facts_present("Announced in 2021 [1].", [["", " "]]) == 0.0  # a blank form states nothing
+    assert key_facts_present("Chloe Zhao won best director [4].", ["Chloé Zhao"]) == 1.0  # accents aside
+    assert key_facts_present("Chloé Zhao won [4].", ["Chloe Zhao"]) == 1.0
     assert token_f1("About 1.2 million personnel [1].", "About 1.2 million personnel.") == 1.0
     assert retrieval_scores(["x", SOURCE], ["1.2 million personnel"]) == {
         "hit": 1.0,
