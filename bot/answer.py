@@ -71,7 +71,7 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record; each passage's `date` as its article writes it ("Oct. 23, 2024") and as
-        `published` ("2024-10-23", null when there is none), so a script need not parse dates."""
+        `published` ("2024-10-23", null when there is none or it is no real date), so a script need not parse dates."""
         data = asdict(self)
         data["answer"] = data.pop("text")
         for passage in data["passages"]:

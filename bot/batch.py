@@ -41,6 +41,7 @@ class BatchItem:
     question: str | None = None
     history: list[dict[str, str]] | None = None
     error: str | None = None
+    numbered: bool = False  # the id is the item's line number or place, none being given
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def to_item(raw: object, position: int) -> BatchItem:
     if isinstance(raw, BatchItem):
         return raw
     if isinstance(raw, str):
-        return BatchItem(position, raw)
+        return BatchItem(position, raw, numbered=True)
     if not isinstance(raw, Mapping):
         return BatchItem(
             position, error=f"expected a question or an object with a question, got {_kind(raw)}"
@@ -83,7 +84,7 @@ def to_item(raw: object, position: int) -> BatchItem:
             question,
             error='"history" must be a list of {"role": "user" or "assistant", "content": text} objects',
         )
-    return BatchItem(item_id, question, history or None)
+    return BatchItem(item_id, question, history or None, numbered="id" not in raw)
 
 
 def to_items(questions: Iterable[object]) -> Iterator[BatchItem]:
@@ -93,11 +94,9 @@ def to_items(questions: Iterable[object]) -> Iterator[BatchItem]:
     for position, raw in enumerate(questions, 1):
         item = to_item(raw, position)
         if item.id in seen and item.error is None:
-            item = BatchItem(
-                item.id,
-                item.question,
-                error=f'id {item.id!r} is taken by an earlier question: give each its own "id"',
-            )
+            whose = " (its number in the input)" if item.numbered else ""
+            why = f'"id" {json.dumps(item.id)}{whose} is taken by an earlier question: give each question its own "id"'
+            item = BatchItem(item.id, item.question, error=why)
         seen.add(item.id)
         yield item
 
@@ -119,7 +118,7 @@ def read_items(path: Path) -> list[BatchItem]:
         if not line.strip():
             continue
         if not objects:
-            items.append(BatchItem(number, line.strip()))
+            items.append(BatchItem(number, line.strip(), numbered=True))
             continue
         try:
             raw = json.loads(line)

@@ -313,6 +313,15 @@ def answers_kind(text: str, question: str) -> bool:
     return True
 
 
+def _is_occasion(word: str) -> bool:
+    """A generic word a title adds to an occasion's name, singular or plural ("Ceremonies")."""
+    word = word.lower()
+    singulars = {word, word.removesuffix("s"), word.removesuffix("es")}
+    if word.endswith("ies"):
+        singulars.add(word[:-3] + "y")
+    return bool(singulars & OCCASION_WORDS)
+
+
 def _written_as_initials(words: list[str], text: str) -> bool:
     """Does `text` write these words as their initials ("US" or "U.S." for United States)?"""
     return len(words) > 1 and re.search(rf"\b{'[.]?'.join(w[0] for w in words)}\b", text) is not None
@@ -638,8 +647,11 @@ class EvidenceSet:
             words = [clean_word(w) for w in run.split()]
             if _written_as_initials(run.split(), self._all_text):
                 unknown -= set(words)
-            elif any(w in names and w not in unknown for w in words):
-                unknown -= {w for w in words if w.lower() in OCCASION_WORDS}
+                continue
+            # "92nd Academy Awards Ceremony": the awards are named, so "Ceremony" need not be
+            rest = {w for w in words if w in names and not _is_occasion(w) and w.lower() not in _OFFICE_WORDS}
+            if rest and not rest & unknown:
+                unknown -= {w for w in words if _is_occasion(w)}
         # as the question writes them: "Acme Robotics", not "Acme, Robotics"
         runs = [
             " ".join(w for w in map(clean_word, run.split()) if w in unknown)

@@ -369,7 +369,7 @@ class ArticleIndex:
         stale = len(pending.added) + len(pending.changed) + len(pending.removed)
         report.warnings.append(
             f"the data dir {settings.data_dir} is read-only: answering from a temporary copy of its index"
-            + (f"; {stale} new, changed or removed article(s) are not indexed" if stale else "")
+            + (f"; not indexed: {count(stale, 'new, changed or removed article')}" if stale else "")
             + " (make it writable, or pass --data-dir, to update it)"
         )
         return cls(store, embedder)

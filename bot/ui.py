@@ -304,8 +304,16 @@ def build_app(bot: Bot) -> gr.Blocks:
                 gr.ChatInterface(
                     fn=lambda message, history: (yield from respond(bot, message, history)),
                     chatbot=chatbot,
-                    # its label names the box for screen readers (Gradio's own is "Textbox"); not shown
-                    textbox=gr.Textbox(label="Question", placeholder="Ask about the articles", scale=7),
+                    # Its label names the box for screen readers (Gradio's own is "Textbox"); not shown. A
+                    # textbox given here has none of ChatInterface's defaults: send, stop and focus are ours.
+                    textbox=gr.Textbox(
+                        label="Question",
+                        placeholder="Ask about the articles",
+                        scale=7,
+                        submit_btn=True,
+                        stop_btn=True,
+                        autofocus=True,
+                    ),
                     additional_outputs=[sources, rewritten],
                     examples=EXAMPLES,
                     api_name="ask",
@@ -318,7 +326,13 @@ def build_app(bot: Bot) -> gr.Blocks:
                     concurrency_limit=1,
                 )
                 # A cleared chat clears the sources of its last answer and its "Searched for" line too.
-                chatbot.clear(lambda: (NO_SOURCES, ""), None, [sources, rewritten], api_visibility="private")
+                chatbot.clear(
+                    lambda: (NO_SOURCES, ""),
+                    None,
+                    [sources, rewritten],
+                    api_visibility="private",
+                    queue=False,
+                )
         with gr.Tab("Articles"):
             table = gr.Dataframe(
                 value=articles_table(bot), headers=["title", "file", "date", "passages"], interactive=False

@@ -150,9 +150,12 @@ def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
     assert first.answer.text == small_bot.ask(MILITARY).text  # the one answer path
     assert rest[0].answer is not None and rest[0].answer.refused
     assert rest[1].error and rest[2].error == '"question" must be text, got a number'
-    assert rest[3].error == "id 'x' is taken by an earlier question: give each its own \"id\""
+    assert rest[3].error == '"id" "x" is taken by an earlier question: give each question its own "id"'
     for result in [first, *rest]:
         assert problems(result.to_dict(), SCHEMA) == []
+    first_id, clash = small_bot.ask_many([{"id": 2, "question": MILITARY}, "Who is Carl Schuster?"])
+    assert first_id.answer and clash.error
+    assert clash.error.startswith('"id" 2 (its number in the input) is taken by an earlier question')
     with pytest.raises(BotError, match="No article named 'nope.txt'"):  # once, not once per question
         next(small_bot.ask_many([MILITARY, MILITARY], sources=["nope.txt"]))
 

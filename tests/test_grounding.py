@@ -138,11 +138,17 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     # The articles write "U.S.": a question (or its condensed form) saying "United States" names no stranger.
     us = ask_with_draft(scripted_bot, "Can the missiles reach the United States?", "No [1].")
     assert "States" not in us.text
-    # A generic word a title adds is no stranger when the rest of the name is there; a made-up name still is.
-    rome = ask_with_draft(scripted_bot, "What did Lloyd Austin confirm at the Rome Meeting?", "No [1].")
-    assert "Meeting" not in rome.text, rome.text
-    acme = ask_with_draft(scripted_bot, "What did Lloyd Austin confirm at the Acme Meeting?", "No [1].")
-    assert acme.text == "The articles don't say anything about Acme Meeting.", acme.text
+    # A generic word a title adds is no stranger when the rest of the name is there (the question reaches
+    # the model); a made-up name with it still is, and so is an office ("CEO") with it.
+    for question in (
+        "What did Lloyd Austin confirm at the Rome Meeting?",
+        "What was said at the Rome Meetings?",
+    ):
+        assert ask_with_draft(scripted_bot, question, "No [1].").draft.strip() == "No [1].", question
+    made_up = ask_with_draft(scripted_bot, "What did Lloyd Austin confirm at the Acme Meeting?", "No [1].")
+    assert made_up.text == "The articles don't say anything about Acme Meeting.", made_up.text
+    office = ask_with_draft(scripted_bot, "What did Lloyd Austin say at the CEO Summit?", "No [1].")
+    assert office.text == "The articles don't say anything about Summit.", office.text
 
 
 def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:

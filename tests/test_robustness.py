@@ -200,7 +200,7 @@ def test_read_only_data_dir_answers_from_its_index_and_ingest_says_why_it_cannot
         asked = results["ask"]
         assert asked.returncode == 0 and "1.2 million" in asked.stdout, asked.stderr
         assert f"Warning: the data dir {data} is read-only" in asked.stderr
-        assert "1 new, changed or removed article(s) are not indexed" in asked.stderr
+        assert "not indexed: 1 new, changed or removed article (" in asked.stderr
     assert not (data / "pg" / "postmaster.pid").exists()
     assert set(Path(tempfile.gettempdir()).glob("news-bot-read-only-*")) == scratch_before  # copy removed
 

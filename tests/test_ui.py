@@ -263,6 +263,19 @@ def test_auth_splits_at_the_first_colon_and_stays_out_of_repr(monkeypatch: pytes
     assert Settings.resolve().auth_pair() is None
 
 
+def wait_until_serving(url: str, process: Any, seconds: float = 300) -> int:
+    """The status of `url`config once the `bot chat` process serves it; fails if the process ends first."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "bot chat did not start"
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{url}config", timeout=5).status_code
+        time.sleep(1)
+
+
 def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: Path) -> None:
     """The real `bot chat` (scripted model as a plugin): the warning, then Gradio refusing the API until
     the --auth login is given."""
@@ -281,16 +294,7 @@ def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: 
     chat = start_bot(env, *args, "--port", str(port), "--auth", "alice:pa:ss")
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert chat.poll() is None, chat.communicate()
-            assert time.monotonic() < deadline, "bot chat did not start"
-            try:
-                config = httpx.get(f"{url}config", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(1)
-        assert config.status_code == 401  # nothing without the login
+        assert wait_until_serving(url, chat) == 401  # nothing without the login
         with httpx.Client(base_url=url, timeout=10) as browser:
             assert browser.post("login", data={"username": "alice", "password": "wrong"}).status_code == 400
             assert browser.post("login", data={"username": "alice", "password": "pa:ss"}).status_code == 200
@@ -308,7 +312,6 @@ def test_bot_chat_on_all_interfaces_warns_and_asks_for_the_auth_login(tmp_path: 
 def test_bot_chat_stopped_mid_answer_exits_130_and_stops_its_database(tmp_path: Path) -> None:
     """SIGTERM while the bundled model computes an answer in a Gradio thread: exit 130, no crash (a native
     exit then ran C++ destructors under the running llama.cpp call), and the embedded PostgreSQL stops."""
-    import httpx
 
     corpus = tmp_path / "corpus"
     shutil.copytree(Path(__file__).parent.parent / "seeds", corpus)
@@ -318,14 +321,7 @@ def test_bot_chat_stopped_mid_answer_exits_130_and_stops_its_database(tmp_path: 
     chat = start_bot(env, *args)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert chat.poll() is None, chat.communicate()
-            assert time.monotonic() < deadline, "bot chat did not start"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}config", timeout=5).status_code == 200:
-                    break
-            time.sleep(1)
+        assert wait_until_serving(url, chat) == 200
         job = Client(url, verbose=False).submit("How large is North Korea's military?", api_name="/ask")
         while not job.outputs():  # the first streamed piece of the draft: the model is computing
             assert not job.done(), job.result()
@@ -408,6 +404,8 @@ def test_a_waiting_user_sees_their_place_in_the_queue(scripted_ui: tuple[str, Bo
                 box.press("Enter")
                 page.locator("#chat [data-testid='user']").first.wait_for()
             pages[1].get_by_text(re.compile(r"queue: 1/\d")).first.wait_for(timeout=30_000)
+            # the answering session can stop its answer (a textbox of our own has no stop button by default)
+            pages[0].locator("#chat-row button.stop-button").wait_for(timeout=30_000)  # Gradio names it not
         finally:
             gate.set()
         for page in pages:
