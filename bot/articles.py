@@ -77,9 +77,20 @@ def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[
     warnings: list[str] = []
     for path in iter_article_files(corpus):
         name = path.relative_to(corpus).as_posix()
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a name written in another encoding (Latin-1 "café.txt" on Linux)
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            warnings.append(f"skipped {shown}: its name is not UTF-8 (rename the file)")
+            continue
         target = path
         if path.is_symlink():
-            target = path.resolve()
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # a link to nothing, or a loop of links
+                if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    warnings.append(f"skipped {name}: it is a broken link")
+                continue
             if target != root and root not in target.parents:
                 warnings.append(
                     f"skipped {name}: it is a link leading outside the corpus folder (not followed)"
@@ -108,6 +119,8 @@ def read_article(path: Path, name: str, max_bytes: int = MAX_ARTICLE_BYTES) -> A
             f"it is over {max_bytes / 1024 / 1024:g} MB, the limit for one article (split it into smaller files)"
         )
     source = decode_text(raw)
+    if "\x00" in source:  # no text has one, and PostgreSQL refuses to store it
+        raise ValueError("it contains a NUL character, so it is not text (re-save it as UTF-8)")
     if path.suffix.lower() in (".html", ".htm"):
         title, text, date = parse_html(source)
     else:

@@ -322,15 +322,26 @@ def test_big_files_and_links_out_of_the_corpus_are_skipped_with_a_warning(tmp_pa
         big.seek(0)
         big.write(b"A title\n\n")
     (corpus / "limit.txt").write_bytes(b"Exactly at the limit\n\n" + b"x" * (MAX_ARTICLE_BYTES - 22))
+    # each of these stopped the whole ingest (a traceback, or PostgreSQL refusing a NUL)
+    (corpus / "loop1.txt").symlink_to(corpus / "loop2.txt")
+    (corpus / "loop2.txt").symlink_to(corpus / "loop1.txt")
+    (corpus / "utf16.txt").write_bytes("\ufeffPort\nThe port\x00 reopened.\n".encode("utf-16-le"))
+    (corpus / "late.txt").write_bytes(b"Late\n\n" + b"x" * 9000 + b"\x00 and more.\n")
+    (corpus / "caf\udce9.txt").write_bytes(b"Cafe\n\nThe harbour master resigned.\n")  # Latin-1 name
     articles, warnings = read_corpus(corpus)
     assert sorted(a.name for a in articles) == ["alias.txt", "limit.txt", "sub/story.txt"]
     assert all("root:x" not in a.text for a in articles)
     assert sorted(warnings) == [
+        "skipped caf\ufffd.txt: its name is not UTF-8 (rename the file)",
         "skipped elsewhere: it is a link leading outside the corpus folder (not followed)",
         "skipped gone.txt: it is a broken link",
         "skipped huge.txt: it is over 5 MB, the limit for one article (split it into smaller files)",
+        "skipped late.txt: it contains a NUL character, so it is not text (re-save it as UTF-8)",
+        "skipped loop1.txt: it is a broken link",
+        "skipped loop2.txt: it is a broken link",
         "skipped passwd.txt: it is a link leading outside the corpus folder (not followed)",
         "skipped secret.txt: it is a link leading outside the corpus folder (not followed)",
+        "skipped utf16.txt: it contains a NUL character, so it is not text (re-save it as UTF-8)",
     ]
 
 
