@@ -306,6 +306,7 @@ class ArticleIndex:
             # would swap in an index without it.
             found, skipped = read_corpus(settings.corpus)
             report.warnings = skipped + report.warnings
+            store.check_ours()  # before any table is added to it, or it is dropped
             staging = store.staging()
             if rebuild or staging.exists():  # what an interrupted rebuild left (none runs: we hold the lock)
                 staging.drop()

@@ -162,6 +162,9 @@ def setting_label(name: str) -> str:
 
 
 MAX_TOP_K = 20  # as `bot ask --top-k` allows
+# Schemas an index must not take: PostgreSQL's own (a rebuild drops its index's schema whole) and the
+# "<name>_rebuild" staging copy that a rebuild of another index fills and drops.
+RESERVED_SCHEMAS = r"public|information_schema|pg_\w*|\w*_rebuild"
 MAX_ANSWER_TOKENS = 4096  # the embedded backend's whole context window
 # Ollama's keep_alive: a Go duration ("10m", "1h30m", "-1m") or a number of seconds ("300", "-1").
 _DURATION = re.compile(r"-?(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+|-?\d+")
@@ -226,5 +229,10 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if name == "database_schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", str(value)):
         raise BotError(
             f"BOT_DATABASE_SCHEMA must be a lower-case Postgres name (letters, digits, _), got {value!r}."
+        )
+    if name == "database_schema" and re.fullmatch(RESERVED_SCHEMAS, str(value)):
+        raise BotError(
+            f"BOT_DATABASE_SCHEMA {value!r} is taken by PostgreSQL or by a rebuild's staging copy: "
+            "choose a name of its own, such as news_bot_archive."
         )
     return value

@@ -591,6 +591,7 @@ class Store:
         """Make `staging` this index, in one transaction: readers see the old index or the new one."""
         from psycopg import sql
 
+        self.check_ours()
         with self.writer() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATION_LOCK,))
             conn.execute(self.q("DROP SCHEMA IF EXISTS {s} CASCADE"))
@@ -750,7 +751,23 @@ class Store:
             self.read("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (self.schema,))
         )
 
+    def check_ours(self) -> None:
+        """Refuse to go on when this schema holds tables but no index of ours (no `meta` table): a rebuild
+        drops the schema whole, and on a shared server BOT_DATABASE_SCHEMA may name another program's."""
+        tables = {
+            r[0]
+            for r in self.read(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)
+            )
+        }
+        if tables and "meta" not in tables:
+            raise BotError(
+                f"The database schema {self.schema} holds tables this tool did not create, and a rebuild "
+                "would drop them: set BOT_DATABASE_SCHEMA to a name of its own."
+            )
+
     def drop(self) -> None:
+        self.check_ours()
         with self.writer() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATION_LOCK,))
             conn.execute(self.q("DROP SCHEMA IF EXISTS {s} CASCADE"))

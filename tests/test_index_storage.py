@@ -368,3 +368,26 @@ def test_a_sentence_offered_by_many_passages_is_cut_into_windows_once(
     monkeypatch.setattr(index_module, "clause_windows", lambda s: cut.append(s) or real(s))
     windows = evidence_windows(text, passages)
     assert len(cut) == 1 and windows == [(0, len(text.rstrip()), w) for w in real(text.strip())]
+
+
+def test_an_index_never_takes_or_drops_a_schema_it_did_not_create(embedded_bot: Bot, tmp_path: Path) -> None:
+    """BOT_DATABASE_SCHEMA=public made a rebuild drop pgvector with every index's vectors; naming another
+    program's schema on a shared server would have dropped its tables."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.txt").write_text("Port strike\n\nDock workers in Antwerp went on strike.")
+    data = tmp_path / "data"
+    index, _ = ArticleIndex.sync(Settings.resolve(corpus=corpus, data_dir=data), embedded_bot.embedder)
+    with index.store.writer() as conn:
+        conn.execute("CREATE SCHEMA payroll")
+        conn.execute("CREATE TABLE payroll.salaries (amount int)")
+    payroll = Settings.resolve(corpus=corpus, data_dir=data, database_schema="payroll")
+    for rebuild in (False, True):
+        with pytest.raises(BotError, match="schema payroll holds tables this tool did not create"):
+            ArticleIndex.sync(payroll, embedded_bot.embedder, rebuild=rebuild)
+    assert index.store.read(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'payroll'"
+    ) == [("salaries",)]
+    for name in ("public", "information_schema", "pg_catalog", "news_bot_rebuild"):
+        with pytest.raises(BotError, match=f"BOT_DATABASE_SCHEMA '{name}' is taken"):
+            Settings.resolve(database_schema=name)
