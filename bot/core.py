@@ -86,9 +86,16 @@ class Bot:
         bot.last_sync = report
         return bot
 
-    def reindex(self, *, rebuild: bool = False, progress: bool = False) -> SyncReport:
+    def reindex(self, *, rebuild: bool = False, progress: bool = False, removing: bool = False) -> SyncReport:
+        """Sync the index with the corpus; `removing` when the caller has just deleted an article on
+        purpose, so that deleting the last one may empty the index."""
         index, report = ArticleIndex.sync(
-            self.settings, self.embedder, rebuild=rebuild, progress=progress, allow_read_only=True
+            self.settings,
+            self.embedder,
+            rebuild=rebuild,
+            progress=progress,
+            allow_read_only=True,
+            allow_emptying=removing,
         )
         self._use_index(index)
         self.last_sync = report

@@ -147,13 +147,20 @@ def _compare(
 
 def _keep_stored(recorded: str | None, here: str, data_dir: Path, report: SyncReport) -> None:
     """Refuse a sync that would drop the articles of another corpus folder than `here` (a data dir given
-    with the wrong --corpus): embedding them again costs as long as their first ingest. A corpus folder
-    that moved keeps its index, since its files are all still there."""
+    with the wrong --corpus), or every article because the folder holds none now (a network share that
+    is not mounted): embedding them again costs as long as their first ingest. A corpus folder that
+    moved keeps its index, since its files are all still there."""
     if report.removed and recorded and recorded != here:
         raise BotError(
             f"The index in {data_dir} holds the articles of {recorded}, not of {here}, and syncing would "
             f"remove {len(report.removed)} of them; nothing was changed. Pass --corpus {recorded}, or "
             f"another --data-dir, or replace that index: bot ingest --rebuild --corpus {here} --data-dir {data_dir}"
+        )
+    if report.removed and not (report.added or report.changed or report.unchanged):
+        raise BotError(
+            f"The corpus folder {here} holds no articles now, and syncing would remove the "
+            f"{count(len(report.removed), 'article')} indexed from it; nothing was changed. If it is a share, mount it; to empty the "
+            f"index on purpose: bot ingest --rebuild --corpus {here} --data-dir {data_dir}"
         )
 
 
@@ -281,13 +288,16 @@ class ArticleIndex:
         rebuild: bool = False,
         progress: bool = False,
         allow_read_only: bool = False,
+        allow_emptying: bool = False,
     ) -> tuple[ArticleIndex, SyncReport]:
         """Bring the index in line with the corpus: embed only new or changed files, drop deleted ones.
 
         Ingests in several processes at once are safe (per-article transactions and locks); a rebuild
         fills a staging schema and swaps it in whole, waiting for running ingests first. With
         `allow_read_only` (asking, not `bot ingest`), a data dir that cannot be written is answered from
-        its existing index, with a warning that what changed in the corpus is not indexed."""
+        its existing index, with a warning that what changed in the corpus is not indexed. A sync that
+        would remove every article is refused (see _keep_stored) unless `allow_emptying` (the chat UI
+        removing the last one)."""
         started = time.perf_counter()
         check_corpus(settings.corpus)  # a wrong --corpus fails before a server starts
         store = Store.connect(
@@ -319,7 +329,7 @@ class ArticleIndex:
             }
             to_embed = _compare(known, found, chunking, report)
             here, recorded = str(settings.corpus.resolve()), target.meta().get("corpus")
-            if not rebuild:
+            if not (rebuild or allow_emptying):
                 _keep_stored(recorded, here, settings.data_dir, report)
             bulk = not known and bool(to_embed)  # an empty index: build the search indexes once, after
             if bulk:

@@ -274,7 +274,7 @@ def build_app(bot: Bot) -> gr.Blocks:
         if corpus not in path.resolve().parents:
             return articles_table(bot), missing_article_message(name, []), gr.update(choices=names)
         path.unlink(missing_ok=True)  # the link itself for a link; already gone if removed on disk
-        bot.reindex()
+        bot.reindex(removing=True)
         return articles_table(bot), f"removed {name}", gr.update(choices=_names(bot), value=None)
 
     def refresh() -> tuple[str, list[list[Any]], Any]:

@@ -78,6 +78,14 @@ def test_an_index_is_not_emptied_by_another_corpus(tmp_path: Path) -> None:
     assert "0 removed, 1 unchanged" in after_move.stdout + after_move.stderr
     replaced = run_cli("ingest", "--rebuild", "--corpus", str(other), "--data-dir", str(data))
     assert "1 added, 0 changed, 0 removed" in replaced.stdout + replaced.stderr
+    # A folder that holds nothing now (a share not mounted) does not empty the index either.
+    (other / "port.txt").rename(tmp_path / "port.txt")
+    emptied = run_cli("ask", "How much cargo?", "--corpus", str(other), "--data-dir", str(data))
+    assert emptied.returncode == 1 and "Traceback" not in emptied.stderr, emptied
+    assert "holds no articles now, and syncing would remove the 1 article indexed from it" in emptied.stderr
+    (tmp_path / "port.txt").rename(other / "port.txt")
+    back = run_cli("ingest", "--corpus", str(other), "--data-dir", str(data))
+    assert "0 added, 0 changed, 0 removed, 1 unchanged" in back.stdout + back.stderr
 
 
 def test_non_utf8_file_is_skipped_and_the_rest_indexed(tmp_path: Path) -> None:

@@ -186,6 +186,17 @@ def test_removing_an_article_not_in_the_list_is_a_short_error(scripted_ui: tuple
     assert sorted(p.name for p in corpus.iterdir()) == sorted(UI_CORPUS)  # nothing removed
 
 
+def test_the_last_article_can_be_removed(tmp_path: Path) -> None:
+    """Removing it empties the index on purpose, which a sync of an emptied folder refuses otherwise."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.md").write_text(UI_CORPUS["port.md"])
+    with served(Bot.load(corpus, tmp_path / "data", backend="scripted")) as url:
+        table, status, _ = Client(url, verbose=False).predict("port.md", api_name="/remove_article")
+    assert status == "removed port.md" and table["data"] == [], status
+    assert not (corpus / "port.md").exists()
+
+
 def test_the_missing_article_error_stays_short_in_a_big_archive() -> None:
     names = [f"2026-01-{day:02d}-story-{n:03d}.md" for day in range(1, 29) for n in range(20)]
     message = missing_article_message("2026-01-05-stroy-007.md", names)  # a typo
