@@ -194,11 +194,11 @@ def article_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def find_date(text: str) -> str | None:
+    """The first real date in the text's first 2,000 characters, in whichever format: the dateline
+    ("March 5, 2026"), not a date the story mentions later ("first signed on 2019-05-01")."""
     head = text[:2000]
-    for pattern, _ in _DATE_FORMATS:
-        if match := pattern.search(head):
-            return match.group(1)
-    return None
+    found = sorted((m.start(), m.group(1)) for pattern, _ in _DATE_FORMATS for m in pattern.finditer(head))
+    return next((written for _, written in found if parse_date(written)), None)
 
 
 def parse_date(found: str | None) -> date | None:

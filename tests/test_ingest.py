@@ -63,6 +63,16 @@ def test_every_date_the_reader_finds_is_a_date_the_filters_can_use(head: str) ->
     assert parse_date(find_date(text)) == date(2020, 9, 14)
 
 
+def test_the_date_is_the_first_real_one_whatever_its_format() -> None:
+    """An ISO date the story mentions was taken over its "March 5, 2026" dateline, and an impossible
+    dateline left the article undated; either way --since left it out."""
+    assert find_date("Council renews deal\nMarch 5, 2026\nThe deal was first signed on 2019-05-01.") == (
+        "March 5, 2026"
+    )
+    assert find_date("Council renews deal\n2024-02-30\nSigned on March 5, 2026.") == "March 5, 2026"
+    assert find_date("No date here, only 2024-13-01.") is None
+
+
 def test_a_title_date_and_byline_are_never_part_of_the_first_sentence() -> None:
     """A file written one paragraph per line, with no blank line under its headline: quotes and generated
     gold evidence must not start "Ferry service … resumes 5 March 2026 By J. Doe The ferry …"."""
