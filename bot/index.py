@@ -401,17 +401,23 @@ class ArticleIndex:
             return 0
         from llama_index.core import Document
         from llama_index.core.node_parser import SentenceSplitter
+        from llama_index.core.utils import get_tokenizer
 
         splitter = SentenceSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+        tokens = get_tokenizer()  # the splitter's own
         prepared: list[Prepared] = []
         for article in tqdm(articles, desc="Reading articles", unit="file", disable=not progress):
             # The same document and metadata as ever: the splitter leaves room for the metadata, so this
-            # keeps the passages (and their offsets) those of earlier versions.
+            # keeps the passages (and their offsets) those of earlier versions. Metadata longer than half a
+            # passage is left out: a long title or file name cut passages to a few words (a 56-character
+            # Japanese file name: 6 characters each), and one longer than a passage stopped the ingest.
             document = Document(
                 text=article.text,
                 doc_id=article.name,
                 metadata={"source": article.name, "title": article.title, "date": article.date or ""},
             )
+            if len(tokens(document.get_metadata_str())) > settings.chunk_size // 2:
+                document = Document(text=article.text, doc_id=article.name)
             chunks = splitter.get_nodes_from_documents([document])
             passages = [(n.start_char_idx or 0, n.end_char_idx or 0, n.get_content()) for n in chunks]
             prepared.append(Prepared(article, passages, evidence_windows(article.text, passages)))

@@ -181,3 +181,21 @@ def test_ingest_of_an_empty_corpus_succeeds_with_a_warning_saying_what_to_add(tm
     result = run_bot(env, "ingest", "--corpus", str(empty), "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 0 and "1 added" in result.stdout, result.stderr
     assert "Warning" not in result.stderr  # a UTF-16 article is indexed, and no longer "empty"
+
+
+def test_a_long_title_or_file_name_leaves_passages_whole(embedded_bot: Bot, tmp_path: Path) -> None:
+    """Metadata counts against a passage's size: a long Japanese file name cut a 130-character article
+    into 104 passages of 6 characters, and a title longer than a passage stopped the ingest."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    story = "東京都議会は来年度の予算案を可決した。" * 5
+    (corpus / ("東京都議会予算案可決" * 6 + ".txt")).write_text(f"予算\n\n{story}\n")
+    (corpus / "long.html").write_text(
+        f"<html><head><title>{'Budget ' * 400}</title></head><body><p>The council passed the budget.</p></body></html>"
+    )
+    (corpus / "short.txt").write_text(
+        "Port strike\n\nDock workers in Antwerp went on strike on 2026-05-02.\n"
+    )
+    index, report = sync(embedded_bot, corpus, tmp_path / "data")
+    assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
+    assert {a.name: a.chunks for a in index.articles.values()} == {name: 1 for name in report.added}
