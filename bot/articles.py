@@ -231,7 +231,7 @@ class _HTMLText(HTMLParser):
         "section",
         "header",
     }
-    _HIDDEN = {"script", "style", "noscript", "template", "head"}
+    _HIDDEN = {"script", "style", "noscript", "template", "head", "svg"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -240,11 +240,18 @@ class _HTMLText(HTMLParser):
         self.date: str | None = None
         self._hidden = 0
         self._in_title = False
+        self._in_head = False
+        self._in_svg = 0  # an icon's <svg><title> is no title of the page
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body" and self._in_head:  # HTML5 may leave </head> out
+            self.handle_endtag("head")
+        if tag == "svg":
+            self._in_svg += 1
         if tag == "title":
-            self._in_title = True
+            self._in_title = not self._in_svg
         elif tag in self._HIDDEN:
+            self._in_head = self._in_head or tag == "head"
             self._hidden += 1
         elif tag in self._BLOCKS:
             self.parts.append("\n")
@@ -258,9 +265,15 @@ class _HTMLText(HTMLParser):
                 self.date = found
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._in_svg = max(0, self._in_svg - 1)
         if tag == "title":
             self._in_title = False
         elif tag in self._HIDDEN:
+            if tag == "head":
+                if not self._in_head:
+                    return
+                self._in_head = False
             self._hidden = max(0, self._hidden - 1)
         elif tag in self._BLOCKS:
             self.parts.append("\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from bot.articles import check_corpus
+from bot.backends.base import check_backend_name
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
 from bot.embedding import Embedder
@@ -17,6 +19,10 @@ from bot.wording import count
 
 def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     settings = Settings.resolve(**overrides)
+    try:
+        check_backend_name(settings.backend)
+    except BotError as err:
+        yield False, str(err)
     ollama = OllamaBackend(settings)
     try:
         version = ollama.version(timeout=2.0)
@@ -38,8 +44,10 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
         EmbeddedBackend(settings).check()
     except BotError as err:
         yield False, str(err)
-    if not settings.corpus.is_dir():
-        yield False, f"corpus folder {settings.corpus} does not exist: pass --corpus DIR"
+    try:
+        check_corpus(settings.corpus)
+    except BotError as err:
+        yield False, str(err)
         return
     from bot.index import legacy_index
     from bot.store import SCHEMA_VERSION, Store

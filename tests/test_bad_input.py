@@ -13,8 +13,8 @@ import pytest
 from bot import Bot, BotError
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BOT_BACKEND": "embedded"}
+def run_cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BOT_BACKEND": "embedded", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=600
     )
@@ -117,3 +117,15 @@ def test_chat_refuses_a_busy_port_or_an_unknown_host_before_loading_anything(tmp
     out_of_range = run_cli("chat", "--port", "70000", "--data-dir", str(never))
     assert out_of_range.returncode == 2 and "70000 is not in the range 1<=x<=65535" in out_of_range.stderr
     assert not never.exists()
+
+
+def test_doctor_names_a_corpus_that_is_a_file_and_an_unknown_backend(tmp_path: Path) -> None:
+    """It said a file given as the corpus "does not exist", and passed a BOT_BACKEND every command refuses."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    doctor = run_cli(
+        "doctor", "--corpus", str(a_file), "--data-dir", str(tmp_path / "data"), BOT_BACKEND="nonesuch"
+    )
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor
+    assert "Unknown backend 'nonesuch' (BOT_BACKEND / --backend)" in doctor.stdout
+    assert f"The corpus {a_file} is a file" in doctor.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError
-from bot.articles import article_sentences, find_date, parse_date, read_corpus
+from bot.articles import article_sentences, find_date, parse_date, parse_html, read_corpus
 from bot.index import ArticleIndex
 from bot.settings import Settings
 from tests.scripted_plugin import plugin_env, run_bot
@@ -61,6 +61,14 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
 def test_every_date_the_reader_finds_is_a_date_the_filters_can_use(head: str) -> None:
     text = f"Storm season\n\nBy Ana Ruiz · {head} · Updated later\n\nThe storm made landfall at dawn."
     assert parse_date(find_date(text)) == date(2020, 9, 14)
+
+
+def test_html_without_a_closing_head_or_with_an_icon_keeps_its_text_and_title() -> None:
+    """HTML5 may leave </head> out: the page was skipped as empty. An icon's <svg><title> joined the title."""
+    page = (
+        "<html><head><title>Election results</title><body><svg><title>icon</title></svg><p>The mayor won.</p>"
+    )
+    assert parse_html(page) == ("Election results", "The mayor won.", None)
 
 
 def test_the_date_is_the_first_real_one_whatever_its_format() -> None:

@@ -75,14 +75,19 @@ def available_backends() -> dict[str, BackendFactory]:
     return dict(_registry)
 
 
+def check_backend_name(name: str) -> None:
+    """A backend no plugin registers is one error, the same from `bot doctor` as from any command."""
+    if name != "auto" and name not in (names := backend_names()):
+        raise BotError(
+            f"Unknown backend {name!r} (BOT_BACKEND / --backend): choose auto (Ollama if it "
+            f"answers, else embedded) or one of {', '.join(names)}."
+        )
+
+
 def create_backend(settings: Settings) -> Backend:
+    check_backend_name(settings.backend)
     backends = available_backends()
     if settings.backend != "auto":
-        if settings.backend not in backends:
-            raise BotError(
-                f"Unknown backend {settings.backend!r} (BOT_BACKEND / --backend): choose auto (Ollama if it "
-                f"answers, else embedded) or one of {', '.join(sorted(backends))}."
-            )
         return backends[settings.backend](settings)
     ollama = backends["ollama"](settings)
     try:
