@@ -170,7 +170,17 @@ def decode_text(raw: bytes) -> str:
         raise ValueError("it is not UTF-8 text (re-save it as UTF-8)") from None
 
 
+# Markdown front matter: "---", lines such as "title: Port strike", "---"
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<fields>.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_TITLE_FIELD = re.compile(r"^title:[ \t]*[\"']?(?P<title>.*?)[\"']?[ \t]*$", re.M | re.I)
+
+
 def first_line_title(text: str) -> str:
+    """The first line, without Markdown's "#"; for Markdown with front matter, its `title:` (or the
+    first line after it), not "---"."""
+    if front := _FRONT_MATTER.match(text):
+        named = _TITLE_FIELD.search(front.group("fields"))
+        text = named.group("title") if named and named.group("title") else text[front.end() :]
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = line.lstrip("#").strip()
     if len(line) <= TITLE_MAX_CHARS:

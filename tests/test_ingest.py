@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError
-from bot.articles import article_sentences, find_date, parse_date, parse_html, read_corpus
+from bot.articles import (
+    article_sentences,
+    find_date,
+    first_line_title,
+    parse_date,
+    parse_html,
+    read_corpus,
+)
 from bot.index import ArticleIndex
 from bot.settings import Settings
 from tests.scripted_plugin import plugin_env, run_bot
@@ -69,6 +76,13 @@ def test_html_without_a_closing_head_or_with_an_icon_keeps_its_text_and_title() 
         "<html><head><title>Election results</title><body><svg><title>icon</title></svg><p>The mayor won.</p>"
     )
     assert parse_html(page) == ("Election results", "The mayor won.", None)
+
+
+def test_markdown_front_matter_gives_the_title_not_its_dashes() -> None:
+    assert (
+        first_line_title('---\ntitle: "Port strike ends"\ndate: 2026-05-02\n---\nText.') == "Port strike ends"
+    )
+    assert first_line_title("---\nlayout: post\n---\n# Port strike ends\nText.") == "Port strike ends"
 
 
 def test_the_date_is_the_first_real_one_whatever_its_format() -> None:

@@ -285,6 +285,12 @@ def test_an_unknown_backend_is_named_with_the_choices() -> None:
     assert "BOT_BACKEND" in str(caught.value) and "auto" in str(caught.value), caught.value
 
 
+def test_an_empty_folder_argument_is_refused_not_read_as_the_current_folder() -> None:
+    for name in ("corpus", "data_dir"):
+        with pytest.raises(BotError, match=rf"\({name}\) is empty: give a folder"):
+            Settings.resolve(**{name: " "})
+
+
 def test_an_unknown_setting_in_python_names_the_close_ones() -> None:
     with pytest.raises(TypeError, match=r"unknown settings: model \(did you mean .*embedded_model"):
         Settings.resolve(model="smollm2-135m")
