@@ -98,8 +98,8 @@ def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[
                 continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES or target.is_dir():
                 continue  # not an article, or a folder in the corpus whose files are read there
-            if not target.is_file():
-                warnings.append(f"skipped {name}: it is a broken link")
+            if not target.is_file():  # a pipe or a device, which reading could block on
+                warnings.append(f"skipped {name}: it links to something that is not a file")
                 continue
         try:
             articles.append(read_article(target, name, max_bytes))
@@ -182,10 +182,14 @@ def first_line_title(text: str) -> str:
         named = _TITLE_FIELD.search(front.group("fields"))
         text = named.group("title") if named and named.group("title") else text[front.end() :]
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = line.lstrip("#").strip()
-    if len(line) <= TITLE_MAX_CHARS:
-        return line
-    return line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] + "…"
+    return shortened(line.lstrip("#").strip())
+
+
+def shortened(title: str) -> str:
+    """At most TITLE_MAX_CHARS, cut at a word: the title heads every source in the chat and the JSON."""
+    if len(title) <= TITLE_MAX_CHARS:
+        return title
+    return title[:TITLE_MAX_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 def article_sentences(text: str) -> list[tuple[int, int]]:
@@ -302,4 +306,4 @@ def parse_html(source: str) -> tuple[str, str, str | None]:
     parser.close()
     text = re.sub(r"[ \t]+", " ", "".join(parser.parts))
     text = re.sub(r"\s*\n\s*", "\n\n", text).strip()
-    return " ".join(parser.title.split()), text, parser.date
+    return shortened(" ".join(parser.title.split())), text, parser.date

@@ -83,7 +83,13 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     articles = index.articles
     stale = {a.name: a.sha256 for a in found} != {a.name: a.sha256 for a in articles.values()}
     recorded = index.store.meta().get("corpus")  # a corpus that merely moved is not stale
-    if stale and recorded and Path(recorded) != settings.corpus.resolve():
+    if index.store.read_only:  # `bot ingest` would refuse: say so instead of advising it
+        fix = " — the data dir is read-only: answers come from a temporary copy of its index" + (
+            "; the corpus changed since, and it cannot be updated: make it writable, or pass --data-dir"
+            if stale
+            else ""
+        )
+    elif stale and recorded and Path(recorded) != settings.corpus.resolve():
         fix = f" — indexed from {recorded}: pass --corpus {recorded}, or replace it with bot ingest --rebuild"
     else:
         fix = " — out of date: run bot ingest" if stale else ""

@@ -221,3 +221,4 @@ def test_a_long_title_or_file_name_leaves_passages_whole(embedded_bot: Bot, tmp_
     index, report = sync(embedded_bot, corpus, tmp_path / "data")
     assert sorted(report.added) == sorted(p.name for p in corpus.iterdir())
     assert {a.name: a.chunks for a in index.articles.values()} == {name: 1 for name in report.added}
+    assert index.articles["long.html"].title == ("Budget " * 12).strip() + "…"  # cut at a word, for display

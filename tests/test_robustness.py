@@ -193,8 +193,11 @@ def test_read_only_data_dir_answers_from_its_index_and_ingest_says_why_it_cannot
             {
                 "ingest": (embedded_env, ("ingest", "--corpus", str(corpus), "--data-dir", str(data))),
                 "ask": (embedded_env, ("ask", QUESTION, "--corpus", str(corpus), "--data-dir", str(data))),
+                "doctor": (embedded_env, ("doctor", "--corpus", str(corpus), "--data-dir", str(data))),
             }
         )
+        assert "the data dir is read-only: answers come from a temporary copy" in results["doctor"].stdout
+        assert "cannot be updated: make it writable" in results["doctor"].stdout
         line = error_line(results["ingest"])
         assert f"data dir {data} is read-only" in line and "--data-dir" in line
         asked = results["ask"]
@@ -331,6 +334,8 @@ def test_big_files_and_links_out_of_the_corpus_are_skipped_with_a_warning(tmp_pa
     # each of these stopped the whole ingest (a traceback, or PostgreSQL refusing a NUL)
     (corpus / "loop1.txt").symlink_to(corpus / "loop2.txt")
     (corpus / "loop2.txt").symlink_to(corpus / "loop1.txt")
+    os.mkfifo(corpus / "sub" / "pipe")
+    (corpus / "pipe.txt").symlink_to(corpus / "sub" / "pipe")  # reading it would wait for a writer
     (corpus / "utf16.txt").write_bytes("\ufeffPort\nThe port\x00 reopened.\n".encode("utf-16-le"))
     (corpus / "late.txt").write_bytes(b"Late\n\n" + b"x" * 9000 + b"\x00 and more.\n")
     (corpus / "caf\udce9.txt").write_bytes(b"Cafe\n\nThe harbour master resigned.\n")  # Latin-1 name
@@ -346,6 +351,7 @@ def test_big_files_and_links_out_of_the_corpus_are_skipped_with_a_warning(tmp_pa
         "skipped loop1.txt: it is a broken link",
         "skipped loop2.txt: it is a broken link",
         "skipped passwd.txt: it is a link leading outside the corpus folder (not followed)",
+        "skipped pipe.txt: it links to something that is not a file",
         "skipped secret.txt: it is a link leading outside the corpus folder (not followed)",
         "skipped utf16.txt: it contains a NUL character, so it is not text (re-save it as UTF-8)",
     ]
