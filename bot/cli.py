@@ -85,22 +85,23 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"Error: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            exit_now(130)
+            interrupted()
 
     return wrapper
 
 
-def exit_now(code: int) -> NoReturn:
-    """Exit after the atexit hooks (pgserver stops its PostgreSQL) but without finalizing the interpreter.
-    On Ctrl-C the thread that pumps the model's stream (backends.with_deadlines) may still be inside
-    llama.cpp: the C++ static destructors a normal exit runs free what it is computing with, and the
-    process ended with a segmentation fault instead of this code (13 of 22 interrupted runs)."""
+def interrupted() -> NoReturn:
+    """How every command ends on Ctrl-C or SIGTERM: exit code 130, after the atexit hooks (pgserver stops
+    its PostgreSQL) but without finalizing the interpreter. The thread that pumps the model's stream
+    (backends.with_deadlines) may still be inside llama.cpp: the C++ static destructors a normal exit runs
+    free what it is computing with, and the process ended with a segmentation fault instead (13 of 22
+    interrupted runs)."""
+    click.echo("Interrupted.", err=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe must not stop the exit
             stream.flush()
     atexit._run_exitfuncs()  # undocumented, but what a normal exit runs first
-    os._exit(code)
+    os._exit(130)
 
 
 def empty_corpus_message(corpus: Any, then: str = "run `bot ingest` again") -> str:
@@ -310,9 +311,7 @@ def chat(
         then = "upload them in the Articles tab, or run `bot ingest` again"
         click.echo(f"Warning: {empty_corpus_message(bot.settings.corpus, then)}", err=True)
     launch(bot, host=host, port=port, auth=bot.settings.auth_pair())
-    # Gradio returns on Ctrl-C (or SIGTERM); an answer may still be computing in one of its threads
-    click.echo("Interrupted.", err=True)
-    exit_now(130)
+    interrupted()  # Gradio returns on Ctrl-C (or SIGTERM); an answer may still be computing in one of its threads
 
 
 @cli.command()
@@ -521,7 +520,7 @@ def eval_generate(
 
 def main() -> None:
     # A service manager's stop (SIGTERM) ends a command as Ctrl-C does: the embedded PostgreSQL stops and
-    # no interpreter shutdown races the model's thread (see exit_now). Without this, `kill` on `bot chat`
+    # no interpreter shutdown races the model's thread (see interrupted). Without this, `kill` on `bot chat`
     # left the PostgreSQL server running.
     signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="bot")

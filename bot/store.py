@@ -591,7 +591,6 @@ class Store:
         """Make `staging` this index, in one transaction: readers see the old index or the new one."""
         from psycopg import sql
 
-        self.check_ours()
         with self.writer() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATION_LOCK,))
             conn.execute(self.q("DROP SCHEMA IF EXISTS {s} CASCADE"))
