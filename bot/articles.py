@@ -61,6 +61,17 @@ def iter_article_files(corpus: Path) -> Iterator[Path]:
             yield path
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file that is not indexed, and why: the upload form names the reason next to the file."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"skipped {self.name}: {self.reason}"
+
+
 def check_corpus(corpus: Path) -> None:
     if not corpus.is_dir():
         problem = (
@@ -69,19 +80,19 @@ def check_corpus(corpus: Path) -> None:
         raise BotError(f"{problem}. Pass --corpus DIR, a folder of your .txt, .md or .html articles.")
 
 
-def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[Article], list[str]]:
-    """Return the readable articles and one warning line per skipped file."""
+def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[Article], list[Skipped]]:
+    """Return the readable articles and the files skipped."""
     check_corpus(corpus)
     root = corpus.resolve()
     articles: list[Article] = []
-    warnings: list[str] = []
+    skipped: list[Skipped] = []
     for path in iter_article_files(corpus):
         name = path.relative_to(corpus).as_posix()
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:  # a name written in another encoding (Latin-1 "café.txt" on Linux)
             shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            warnings.append(f"skipped {shown}: its name is not UTF-8 (rename the file)")
+            skipped.append(Skipped(shown, "its name is not UTF-8 (rename the file)"))
             continue
         target = path
         if path.is_symlink():
@@ -89,23 +100,21 @@ def read_corpus(corpus: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[list[
                 target = path.resolve(strict=True)
             except (OSError, RuntimeError):  # a link to nothing, or a loop of links
                 if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                    warnings.append(f"skipped {name}: it is a broken link")
+                    skipped.append(Skipped(name, "it is a broken link"))
                 continue
             if target != root and root not in target.parents:
-                warnings.append(
-                    f"skipped {name}: it is a link leading outside the corpus folder (not followed)"
-                )
+                skipped.append(Skipped(name, "it is a link leading outside the corpus folder (not followed)"))
                 continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES or target.is_dir():
                 continue  # not an article, or a folder in the corpus whose files are read there
             if not target.is_file():  # a pipe or a device, which reading could block on
-                warnings.append(f"skipped {name}: it links to something that is not a file")
+                skipped.append(Skipped(name, "it links to something that is not a file"))
                 continue
         try:
             articles.append(read_article(target, name, max_bytes))
         except ValueError as err:
-            warnings.append(f"skipped {name}: {err}")
-    return articles, warnings
+            skipped.append(Skipped(name, str(err)))
+    return articles, skipped
 
 
 def read_article(path: Path, name: str, max_bytes: int = MAX_ARTICLE_BYTES) -> Article:

@@ -118,7 +118,7 @@ def _load(corpus: str | None, data_dir: str | None, backend: str | None, **overr
     from bot.core import Bot
 
     bot = Bot.load(corpus, data_dir, backend, progress=sys.stderr.isatty(), **overrides)
-    for warning in bot.last_sync.warnings:
+    for warning in bot.last_sync.messages:
         click.echo(f"Warning: {warning}", err=True)
     return bot
 
@@ -156,7 +156,7 @@ def ingest(
     index, report = ArticleIndex.sync(
         settings, Embedder(settings.embed_model), rebuild=rebuild, progress=True
     )
-    for warning in report.warnings:
+    for warning in report.messages:
         click.echo(f"Warning: {warning}", err=True)
     if not index.articles:
         click.echo(f"Warning: {empty_corpus_message(settings.corpus)}", err=True)

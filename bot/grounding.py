@@ -61,7 +61,7 @@ StoredVectors = Callable[[list[Passage], list[tuple[str, str]]], list[np.ndarray
 
 EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with its neighbours)
 PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
-SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first
+SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first (shown ones first)
 NAMED_CANDIDATES = 2  # further sentences tried per claim because they name all that it names
 KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
 DUPLICATE_OVERLAP = 0.8  # share of content words two answer sentences share before one is a repeat
@@ -849,7 +849,12 @@ class Grounder:
         short = len(claim.split()) < FRAGMENT_WORDS and check.question
         sims = evidence.similarities(f"{check.question} {claim}" if short else claim)
         closest = np.argsort(-sims)[:SUPPORT_CANDIDATES]
-        candidates = [i for i in closest if sims[i] >= self.support_threshold]
+        # Of the close sentences, those the model was shown come first: its claim rests on what it read,
+        # and an answer must (see `answers`).
+        candidates = sorted(
+            (i for i in closest if sims[i] >= self.support_threshold),
+            key=lambda i: evidence.items[i] not in check.shown,
+        )
         # Below the cut, a close sentence holding all the claim's numbers may still state it, if the model
         # agrees: "The war began in February 2022" rests on "Since Russia's invasion … in February 2022".
         figures = numbers_in(claim)
@@ -870,9 +875,8 @@ class Grounder:
         conflicts = {
             i: evidence.conflicts(claim, evidence.items[i], check.question) for i in candidates + anchored
         }
-        near = (
-            [i for i in candidates if sims[i] >= sims[candidates[0]] - NEGATION_MARGIN] if candidates else []
-        )
+        best = max((sims[i] for i in candidates), default=0.0)
+        near = [i for i in candidates if sims[i] >= best - NEGATION_MARGIN]
         if any("negation" in conflicts[i] for i in near):
             # A close sentence says the opposite: that outweighs a looser sentence that seems to agree.
             return Verdict(sentence, None, float(sims.max()), ["negation"])

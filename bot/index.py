@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.answer import Passage
-from bot.articles import Article, check_corpus, parse_date, read_corpus
+from bot.articles import Article, Skipped, check_corpus, parse_date, read_corpus
 from bot.embedding import DIMENSIONS, Embedder
 from bot.errors import BotError
 from bot.grounding import clause_windows, evidence_sentences
@@ -64,7 +64,8 @@ class SyncReport:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # corpus files not indexed
+    warnings: list[str] = field(default_factory=list)  # anything else worth telling
     chunks_embedded: int = 0
     seconds: float = 0.0
     index_seconds: float = 0.0  # building the search indexes after a bulk load
@@ -72,6 +73,11 @@ class SyncReport:
     @property
     def touched(self) -> bool:
         return bool(self.added or self.changed or self.removed)
+
+    @property
+    def messages(self) -> list[str]:
+        """One line per skipped file, then the other warnings."""
+        return [str(s) for s in self.skipped] + self.warnings
 
     def summary(self) -> str:
         return (
@@ -307,15 +313,13 @@ class ArticleIndex:
         report = SyncReport(warnings=list(store.notes))
         chunking = f"{settings.chunk_size}/{settings.chunk_overlap}"
         if store.read_only:
-            found, skipped = read_corpus(settings.corpus)
-            report.warnings = skipped + report.warnings
+            found, report.skipped = read_corpus(settings.corpus)
             return cls._read_only(store, embedder, settings, found, chunking, report), report
 
         with store.ingest_lock(exclusive=rebuild):
             # Read under the lock: a rebuild that read the folder before another writer added an upload
             # would swap in an index without it.
-            found, skipped = read_corpus(settings.corpus)
-            report.warnings = skipped + report.warnings
+            found, report.skipped = read_corpus(settings.corpus)
             store.check_ours()  # before any table is added to it, or it is dropped
             staging = store.staging()
             if rebuild or staging.exists():  # what an interrupted rebuild left (none runs: we hold the lock)

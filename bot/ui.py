@@ -252,15 +252,12 @@ def build_app(bot: Bot) -> gr.Blocks:
         report = bot.reindex()
         # An upload the index cannot read (binary, not UTF-8, empty) leaves the corpus again: kept, it could
         # be neither removed here (it is not indexed) nor replaced (its name is taken).
-        warnings = list(report.warnings)  # "skipped NAME: why", from bot.articles.read_corpus
+        reasons = {s.name: s.reason for s in report.skipped}
         for name in (n for n in added if n not in bot.index.articles):
             (corpus / name).unlink(missing_ok=True)
-            why = next((w for w in warnings if w.startswith(f"skipped {name}:")), None)
-            if why:
-                warnings.remove(why)
-            reason = why.removeprefix("skipped ") if why else f"{name} cannot be read"
-            messages[messages.index(f"added {name}")] = f"rejected: {reason}"
-        messages += warnings
+            reason = reasons.pop(name, "it cannot be read")
+            messages[messages.index(f"added {name}")] = f"rejected: {name}: {reason}"
+        messages += [f"skipped {name}: {reason}" for name, reason in reasons.items()] + report.warnings
         return articles_table(bot), "; ".join(messages) or "nothing uploaded", gr.update(choices=_names(bot))
 
     def remove(name: str | None) -> tuple[list[list[Any]], str, Any]:

@@ -583,3 +583,30 @@ def test_an_office_written_as_initials_is_not_taken_for_an_unknown_name(
         bot, "Who is Brightline's CEO?", "Sandra Lee is Brightline's chief executive [1]."
     )
     assert not answer.refused and "Sandra Lee" in answer.text, answer.text
+
+
+def test_a_claim_rests_on_a_sentence_the_model_was_shown(embedded_bot: Bot) -> None:
+    """Of two sentences that state a claim, the one in the prompt is cited even when the other is the
+    closer match: an answer must rest on what the model read, and resting on the other refused it (RGB:
+    "Who is the CEO of Google in 2021?")."""
+    from dataclasses import replace
+
+    from bot.grounding import Grounder
+
+    article = (
+        "Google at ten\n\nSundar Pichai is the CEO of Google, the company said. The firm has offices in Paris "
+        "and in Tokyo. An image shows Google CEO Sundar Pichai on stage in a jacket.\n"
+    )
+    passage = Passage(1, "google.txt", "Google at ten", None, article, 0, len(article), 1.0)
+    grounder = Grounder(
+        embedded_bot.embedder,
+        support_threshold=embedded_bot.grounder.support_threshold,
+        topic_threshold=embedded_bot.grounder.topic_threshold,
+    )
+    check = grounder.check("Who runs Google?", [passage], {"google.txt": article})
+    closest, other = (
+        next(e for e in check.evidence.items if e.quote.startswith(start)) for start in ("Sundar", "An image")
+    )
+    claim = "Sundar Pichai is the CEO of Google."
+    assert grounder.support(claim, replace(check, shown=[closest, other])).evidence == closest
+    assert grounder.support(claim, replace(check, shown=[other])).evidence == other

@@ -127,7 +127,8 @@ def test_bad_files_are_skipped_with_one_warning_each(tmp_path: Path) -> None:
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 opens".encode("latin-1"))
     (tmp_path / "blob.md").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
-    articles, warnings = read_corpus(tmp_path)
+    articles, skipped = read_corpus(tmp_path)
+    warnings = [str(s) for s in skipped]
     assert [a.name for a in articles] == ["good.html"]
     assert articles[0].title == "Rail deal signed" and articles[0].date == "2026-01-09"
     assert articles[0].text == "The rail deal was signed."
@@ -160,14 +161,14 @@ def test_articles_with_a_byte_order_mark_are_decoded_not_called_binary(tmp_path:
     page = "<html><head><title>Café reopens</title></head><body><p>It reopened.</p></body></html>"
     (tmp_path / "utf16.html").write_bytes(codecs.BOM_UTF16_LE + page.encode("utf-16-le"))
     (tmp_path / "utf16-no-bom.txt").write_bytes(story.encode("utf-16-le"))  # no mark: cannot be told apart
-    articles, warnings = read_corpus(tmp_path)
+    articles, skipped = read_corpus(tmp_path)
     by_name = {a.name: a for a in articles}
     assert sorted(by_name) == ["utf16-be.md", "utf16-le.md", "utf16.html", "utf8-bom.md"]
     for name in ("utf8-bom.md", "utf16-le.md", "utf16-be.md"):
         assert by_name[name].text == story, name  # the mark is gone: quotes and offsets start at "#"
         assert by_name[name].title == "Новости дня" and by_name[name].date == "2026-03-01"
     assert by_name["utf16.html"].title == "Café reopens" and by_name["utf16.html"].text == "It reopened."
-    assert warnings == [
+    assert [str(s) for s in skipped] == [
         "skipped utf16-no-bom.txt: it looks binary, not text (UTF-16 text needs a byte-order mark; "
         "re-save it as UTF-8)"
     ]
@@ -176,9 +177,9 @@ def test_articles_with_a_byte_order_mark_are_decoded_not_called_binary(tmp_path:
 def test_a_broken_file_behind_a_byte_order_mark_is_one_warning(tmp_path: Path) -> None:
     (tmp_path / "odd.txt").write_bytes(codecs.BOM_UTF16_LE + b"A\x00B")  # half a UTF-16 character
     (tmp_path / "bad.md").write_bytes(codecs.BOM_UTF8 + b"caf\xe9")
-    articles, warnings = read_corpus(tmp_path)
+    articles, skipped = read_corpus(tmp_path)
     assert articles == []
-    assert sorted(warnings) == [
+    assert sorted(map(str, skipped)) == [
         "skipped bad.md: it starts with a UTF-8 byte-order mark but is not valid UTF-8 text (re-save it as UTF-8)",
         "skipped odd.txt: it starts with a UTF-16 byte-order mark but is not valid UTF-16 text (re-save it as "
         "UTF-8)",

@@ -339,10 +339,10 @@ def test_big_files_and_links_out_of_the_corpus_are_skipped_with_a_warning(tmp_pa
     (corpus / "utf16.txt").write_bytes("\ufeffPort\nThe port\x00 reopened.\n".encode("utf-16-le"))
     (corpus / "late.txt").write_bytes(b"Late\n\n" + b"x" * 9000 + b"\x00 and more.\n")
     (corpus / "caf\udce9.txt").write_bytes(b"Cafe\n\nThe harbour master resigned.\n")  # Latin-1 name
-    articles, warnings = read_corpus(corpus)
+    articles, skipped = read_corpus(corpus)
     assert sorted(a.name for a in articles) == ["alias.txt", "limit.txt", "sub/story.txt"]
     assert all("root:x" not in a.text for a in articles)
-    assert sorted(warnings) == [
+    assert sorted(map(str, skipped)) == [
         "skipped caf\ufffd.txt: its name is not UTF-8 (rename the file)",
         "skipped elsewhere: it is a link leading outside the corpus folder (not followed)",
         "skipped gone.txt: it is a broken link",
