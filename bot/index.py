@@ -64,6 +64,7 @@ class SyncReport:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    redated: list[str] = field(default_factory=list)  # unchanged files read with a new title or date
     skipped: list[Skipped] = field(default_factory=list)  # corpus files not indexed
     warnings: list[str] = field(default_factory=list)  # anything else worth telling
     chunks_embedded: int = 0
@@ -72,7 +73,7 @@ class SyncReport:
 
     @property
     def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
+        return bool(self.added or self.changed or self.removed or self.redated)
 
     @property
     def messages(self) -> list[str]:
@@ -82,7 +83,9 @@ class SyncReport:
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged; {count(self.chunks_embedded, 'passage')} embedded in {self.seconds:.1f}s"
+            f"{len(self.unchanged)} unchanged"
+            + (f" ({len(self.redated)} with a new title or date)" if self.redated else "")
+            + f"; {count(self.chunks_embedded, 'passage')} embedded in {self.seconds:.1f}s"
         )
 
 
@@ -149,6 +152,28 @@ def _compare(
         else:
             report.unchanged.append(name)
     return to_embed
+
+
+def _redated(
+    stored: dict[str, tuple[str, str | None]], found: list[Article], report: SyncReport
+) -> list[Article]:
+    """The unchanged files whose title or date reads differently now than when they were indexed: a
+    better date or title parser reaches an existing index without embedding an archive again."""
+    unchanged = set(report.unchanged)
+    redate = [a for a in found if a.name in unchanged and stored[a.name] != (a.title, a.date)]
+    report.redated = [a.name for a in redate]
+    return redate
+
+
+def _set_title_and_date(conn: psycopg.Connection[Any], store: Store, article: Article) -> None:
+    published = parse_date(article.date)
+    conn.execute(
+        store.q("UPDATE {s}.articles SET title = %s, date = %s, published = %s WHERE name = %s"),
+        (article.title, article.date, published, article.name),
+    )
+    conn.execute(
+        store.q("UPDATE {s}.passages SET published = %s WHERE article = %s"), (published, article.name)
+    )
 
 
 def _keep_stored(recorded: str | None, here: str, data_dir: Path, report: SyncReport) -> None:
@@ -328,10 +353,10 @@ class ArticleIndex:
             target.migrate(_dimensions(embedder), embedder.model_id)
             cls._check_model(target, embedder, settings)
             index = cls(target, embedder)
-            known = {
-                r[0]: (r[1], r[2]) for r in target.read("SELECT name, sha256, chunking FROM {s}.articles")
-            }
+            rows = target.read("SELECT name, sha256, chunking, title, date FROM {s}.articles")
+            known = {r[0]: (r[1], r[2]) for r in rows}
             to_embed = _compare(known, found, chunking, report)
+            redate = _redated({r[0]: (r[3], r[4]) for r in rows}, found, report)
             here, recorded = str(settings.corpus.resolve()), target.meta().get("corpus")
             if not (rebuild or allow_emptying):
                 _keep_stored(recorded, here, settings.data_dir, report)
@@ -345,6 +370,9 @@ class ArticleIndex:
                 for name in report.removed:
                     with conn.transaction():
                         delete_articles(conn, target, [name])
+                for article in redate:
+                    with conn.transaction():
+                        _set_title_and_date(conn, target, article)
                 report.chunks_embedded = index._add(conn, to_embed, settings, chunking, progress, bulk=bulk)
             report.index_seconds = target.build_search_indexes()  # also those an interrupted load left out
             if rebuild:

@@ -54,6 +54,36 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
     assert reopened is not None and sorted(reopened.articles) == sorted(index.articles)
 
 
+def test_a_better_title_or_date_reader_reaches_an_index_without_embedding_again(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """An index keeps what the reader of its day read from an unchanged file (here no date and the title
+    "---", as older versions read some files); the next sync puts today's reading in place, date filters
+    included, and embeds nothing: an archive's first ingest takes hours."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "strike.md").write_text(
+        "# Port strike\n\nDock workers in Antwerp went on strike on 2026-05-02.\n"
+    )
+    data = tmp_path / "data"
+    index, _ = sync(embedded_bot, corpus, data)
+    store = index.store
+    with store.writer() as conn, conn.transaction():
+        conn.execute(store.q("UPDATE {s}.articles SET title = '---', date = NULL, published = NULL"))
+        conn.execute(store.q("UPDATE {s}.passages SET published = NULL"))
+
+    index, report = sync(embedded_bot, corpus, data)
+    assert report.redated == ["strike.md"] and report.chunks_embedded == 0, report
+    assert "1 unchanged (1 with a new title or date)" in report.summary()
+    assert (index.articles["strike.md"].title, index.articles["strike.md"].date) == (
+        "Port strike",
+        "2026-05-02",
+    )
+    assert store.read("SELECT DISTINCT published FROM {s}.passages") == [(date(2026, 5, 2),)]
+    _, again = sync(embedded_bot, corpus, data)
+    assert not again.touched
+
+
 @pytest.mark.parametrize(
     "head",
     [
