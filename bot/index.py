@@ -165,15 +165,29 @@ def _redated(
     return redate
 
 
-def _set_title_and_date(conn: psycopg.Connection[Any], store: Store, article: Article) -> None:
-    published = parse_date(article.date)
-    conn.execute(
-        store.q("UPDATE {s}.articles SET title = %s, date = %s, published = %s WHERE name = %s"),
-        (article.title, article.date, published, article.name),
-    )
-    conn.execute(
-        store.q("UPDATE {s}.passages SET published = %s WHERE article = %s"), (published, article.name)
-    )
+def _set_titles_and_dates(
+    conn: psycopg.Connection[Any], store: Store, articles: list[Article], report: SyncReport
+) -> None:
+    """Best effort: a read replica (or a read-only role) keeps answering with the old ones."""
+    import psycopg.errors as pe
+
+    try:
+        with conn.transaction():
+            for a in articles:
+                published = parse_date(a.date)
+                conn.execute(
+                    store.q("UPDATE {s}.articles SET title = %s, date = %s, published = %s WHERE name = %s"),
+                    (a.title, a.date, published, a.name),
+                )
+                conn.execute(
+                    store.q("UPDATE {s}.passages SET published = %s WHERE article = %s"), (published, a.name)
+                )
+    except (pe.ReadOnlySqlTransaction, pe.InsufficientPrivilege):
+        report.warnings.append(
+            f"{count(len(articles), 'article')} would get a new title or date, but this database is "
+            "read-only: run bot ingest against the primary"
+        )
+        report.redated = []
 
 
 def _keep_stored(recorded: str | None, here: str, data_dir: Path, report: SyncReport) -> None:
@@ -370,9 +384,7 @@ class ArticleIndex:
                 for name in report.removed:
                     with conn.transaction():
                         delete_articles(conn, target, [name])
-                for article in redate:
-                    with conn.transaction():
-                        _set_title_and_date(conn, target, article)
+                _set_titles_and_dates(conn, target, redate, report)
                 report.chunks_embedded = index._add(conn, to_embed, settings, chunking, progress, bulk=bulk)
             report.index_seconds = target.build_search_indexes()  # also those an interrupted load left out
             if rebuild:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -54,6 +55,9 @@ def test_reingest_embeds_only_what_changed(embedded_bot: Bot, corpus: Path, tmp_
     assert reopened is not None and sorted(reopened.articles) == sorted(index.articles)
 
 
+READ_ONLY = "-c default_transaction_read_only=on"
+
+
 def test_a_better_title_or_date_reader_reaches_an_index_without_embedding_again(
     embedded_bot: Bot, tmp_path: Path
 ) -> None:
@@ -82,6 +86,19 @@ def test_a_better_title_or_date_reader_reaches_an_index_without_embedding_again(
     assert store.read("SELECT DISTINCT published FROM {s}.passages") == [(date(2026, 5, 2),)]
     _, again = sync(embedded_bot, corpus, data)
     assert not again.touched
+
+    # A read replica (here a read-only session, the same error) keeps answering with what it has.
+    with store.writer() as conn, conn.transaction():
+        conn.execute(store.q("UPDATE {s}.articles SET date = NULL"))
+    replica = Settings.resolve(
+        corpus=corpus,
+        data_dir=data,
+        database_url=store.url + ("&" if "?" in store.url else "?") + "options=" + quote(READ_ONLY),
+        database_schema=store.schema,
+    )
+    index, report = ArticleIndex.sync(replica, embedded_bot.embedder, allow_read_only=True)
+    assert not report.redated and "this database is read-only" in report.messages[-1], report.messages
+    assert index.articles["strike.md"].date is None
 
 
 @pytest.mark.parametrize(
