@@ -328,10 +328,7 @@ def embedded_server(
             f"Cannot create the data dir {data_dir} ({err.strerror}): pass --data-dir with a folder you can write to."
         ) from None
     pgdata = data_dir.expanduser().resolve() / "pg"
-    if pgdata.exists() and not pgdata.is_dir():
-        raise BotError(
-            f"{pgdata} should be the index's PostgreSQL folder but is a file: move it away, or pass --data-dir."
-        )
+    check_pg_folder(pgdata)
     with _server_lock:
         pgserver = _pgserver()
         if pgdata in pgserver.PostgresServer._instances:
@@ -361,6 +358,19 @@ def embedded_server(
         )
 
 
+def check_pg_folder(pgdata: Path) -> None:
+    """Refuse a `pg` that no server could use before one is started or created in it (`bot doctor`
+    says the same as `bot ingest` would)."""
+    if pgdata.exists() and not pgdata.is_dir():
+        raise BotError(
+            f"{pgdata} should be the index's PostgreSQL folder but is a file: move it away, or pass --data-dir."
+        )
+    if pgdata.is_dir() and not (pgdata / "PG_VERSION").is_file() and any(pgdata.iterdir()):
+        raise BotError(
+            f"{pgdata} is not empty but holds no PostgreSQL data: move it away, or pass --data-dir."
+        )
+
+
 def _stop_orphans(folder: Path) -> None:
     """Kill what still works on `folder` (an initdb and its children) after the process that started
     it was killed: only called under pgserver's lock, which a live initdb's starter would hold."""
@@ -387,10 +397,7 @@ def _init_once(pgdata: Path) -> None:
     with pgserver.PostgresServer._lock:
         if (pgdata / "PG_VERSION").is_file():
             return  # another process created it meanwhile
-        if pgdata.is_dir() and any(pgdata.iterdir()):
-            raise BotError(
-                f"{pgdata} is not empty but holds no PostgreSQL data: move it away, or pass --data-dir."
-            )
+        check_pg_folder(pgdata)
         staging = pgdata.with_name("pg.init")
         _stop_orphans(staging)  # an initdb whose process was killed keeps running: it would write here
         shutil.rmtree(staging, ignore_errors=True)  # what a first run killed during initdb left
@@ -570,7 +577,9 @@ class Store:
             url, embedded = settings.database_url, False
             label = describe_url(url)
         else:
-            if not create and not (settings.data_dir / "pg" / "PG_VERSION").is_file():
+            pgdata = settings.data_dir / "pg"
+            if not create and not (pgdata / "PG_VERSION").is_file():
+                check_pg_folder(pgdata)
                 return None
             server = embedded_server(
                 settings.data_dir, replace_damaged=replace_damaged, allow_read_only=allow_read_only

@@ -129,3 +129,24 @@ def test_doctor_names_a_corpus_that_is_a_file_and_an_unknown_backend(tmp_path: P
     assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor
     assert "Unknown backend 'nonesuch' (BOT_BACKEND / --backend)" in doctor.stdout
     assert f"The corpus {a_file} is a file" in doctor.stdout
+
+
+@pytest.mark.parametrize("broken", ["a file", "a folder of something else"])
+def test_doctor_and_ingest_name_a_pg_folder_no_server_can_use(tmp_path: Path, broken: str) -> None:
+    """bot doctor advised "run bot ingest", which then refused the folder."""
+    data = tmp_path / "data"
+    data.mkdir()
+    if broken == "a file":
+        (data / "pg").write_text("x")
+        message = f"{data / 'pg'} should be the index's PostgreSQL folder but is a file"
+    else:
+        (data / "pg").mkdir()
+        (data / "pg" / "notes.txt").write_text("x")
+        message = f"{data / 'pg'} is not empty but holds no PostgreSQL data"
+    doctor = run_cli("doctor", "--data-dir", str(data), BOT_DATABASE_URL="")
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor
+    assert f"FIX  {message}" in doctor.stdout and "run bot ingest" not in doctor.stdout, doctor.stdout
+    ingest = run_cli("ingest", "--data-dir", str(data), BOT_DATABASE_URL="")
+    assert ingest.returncode == 1 and ingest.stderr.strip().splitlines() == [
+        f"Error: {message}: move it away, or pass --data-dir."
+    ]
