@@ -9,7 +9,7 @@ from bot.articles import check_corpus
 from bot.backends.base import check_backend_name
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
-from bot.embedding import Embedder
+from bot.embedding import Embedder, check_embed_model
 from bot.errors import BotError
 from bot.index import ArticleIndex
 from bot.models import EMBEDDED_MODELS
@@ -46,6 +46,7 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
         yield False, str(err)
     try:
         check_corpus(settings.corpus)
+        check_embed_model(settings.embed_model)  # before the index, which it would call out of date
     except BotError as err:
         yield False, str(err)
         return

@@ -257,8 +257,10 @@ def torch_installed() -> bool:
     return True
 
 
-def sentence_transformers_embedding(model_id: str) -> BaseEmbedding:
-    """Any other sentence-transformers folder runs on PyTorch, which is the optional `[torch]` extra."""
+def check_embed_model(model_id: str) -> None:
+    """Can `model_id` be loaded? Asked without loading it, so `bot doctor` can tell before any advice."""
+    if model_id == BUNDLED_EMBED_MODEL:
+        return
     path = Path(model_id).expanduser()
     if not (path / "config.json").is_file():
         raise BotError(
@@ -270,6 +272,12 @@ def sentence_transformers_embedding(model_id: str) -> BaseEmbedding:
             f"The embedding model {path} runs on PyTorch with sentence-transformers, which are not installed: "
             'pip install "news-bot[torch]" (or unset BOT_EMBED_MODEL to use the bundled all-MiniLM-L6-v2).'
         )
+
+
+def sentence_transformers_embedding(model_id: str) -> BaseEmbedding:
+    """Any other sentence-transformers folder runs on PyTorch, which is the optional `[torch]` extra."""
+    check_embed_model(model_id)
+    path = Path(model_id).expanduser()
     # The hub is never reachable here; these must be set before huggingface_hub is imported.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

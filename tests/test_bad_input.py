@@ -150,3 +150,17 @@ def test_doctor_and_ingest_name_a_pg_folder_no_server_can_use(tmp_path: Path, br
     assert ingest.returncode == 1 and ingest.stderr.strip().splitlines() == [
         f"Error: {message}: move it away, or pass --data-dir."
     ]
+
+
+def test_doctor_names_an_embedding_model_that_cannot_load_instead_of_advising_a_rebuild(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """It called the index out of date and advised bot ingest --rebuild, which wipes the index and then
+    fails on the same model."""
+    missing = tmp_path / "no-such-model"
+    data_dir = str(embedded_bot.settings.data_dir)
+    doctor = run_cli("doctor", "--data-dir", data_dir, BOT_EMBED_MODEL=str(missing))
+    assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor
+    assert (
+        f"FIX  Embedding model not found at {missing}" in doctor.stdout and "--rebuild" not in doctor.stdout
+    )
