@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot.answer import Answer, Citation, Passage
     from bot.backends import Backend, register_backend
     from bot.core import Bot
-    from bot.errors import BotError
+    from bot.errors import BotError, Timeout
     from bot.settings import Settings
 
 # name -> the module it comes from. Imported on first use: every `bot` command imports this package, and
@@ -27,9 +27,20 @@ _EXPORTS = {
     "register_backend": "bot.backends",
     "Bot": "bot.core",
     "BotError": "bot.errors",
+    "Timeout": "bot.errors",
     "Settings": "bot.settings",
 }
-__all__ = ["Answer", "Backend", "Bot", "BotError", "Citation", "Passage", "Settings", "register_backend"]
+__all__ = [
+    "Answer",
+    "Backend",
+    "Bot",
+    "BotError",
+    "Citation",
+    "Passage",
+    "Settings",
+    "Timeout",
+    "register_backend",
+]
 
 
 def __getattr__(name: str) -> Any:

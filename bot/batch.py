@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bot.answer import Answer
 from bot.errors import BotError
+from bot.validation import validate_history
 from bot.wording import count
 
 if TYPE_CHECKING:
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "answer.schema.json"
 # "questions.json" written one object a line is JSON Lines too
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-ROLES = ("user", "assistant")
 
 ItemId = str | int
+STDIO = "-"  # as a question file, standard input; as the answers file, standard output
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class BatchItem:
 
     id: ItemId
     question: str | None = None
-    history: list[dict[str, str]] | None = None
+    history: list[Any] | None = None
     error: str | None = None
     numbered: bool = False  # the id is the item's line number or place, none being given
 
@@ -78,18 +79,19 @@ def to_item(raw: object, position: int) -> BatchItem:
     if not isinstance(question, str):
         return BatchItem(item_id, error=f'"question" must be text, got {_kind(question)}')
     history = raw.get("history")
-    if history is not None and not _valid_history(history):
-        return BatchItem(
-            item_id,
-            question,
-            error='"history" must be a list of {"role": "user" or "assistant", "content": text} objects',
-        )
+    try:
+        validate_history(history)  # the shapes `Bot.ask` takes, (question, answer) pairs included
+    except BotError as err:
+        return BatchItem(item_id, question, error=f'"history": {err}')
     return BatchItem(item_id, question, history or None, numbered="id" not in raw)
 
 
-def to_items(questions: Iterable[object]) -> Iterator[BatchItem]:
+def to_items(questions: Iterable[object] | str) -> Iterator[BatchItem]:
     """`to_item` for each of `questions`, lazily; an item whose id an earlier item took becomes an error
-    item, since its answer could not be told apart from the earlier one's in the output."""
+    item, since its answer could not be told apart from the earlier one's in the output. A lone question
+    (a string or an object) is one item, not one per character or key."""
+    if isinstance(questions, str | Mapping):
+        questions = [questions]
     seen: set[ItemId] = set()
     for position, raw in enumerate(questions, 1):
         item = to_item(raw, position)
@@ -103,16 +105,21 @@ def to_items(questions: Iterable[object]) -> Iterator[BatchItem]:
 
 def read_items(path: Path) -> list[BatchItem]:
     """The items of a question file: a JSON Lines file (JSONL_SUFFIXES) holds one JSON object per line,
-    any other file one question per line. Blank lines are skipped; an item's id defaults to its line number."""
-    if not path.is_file():
+    any other file one question per line; `-` is standard input, JSON Lines if it starts with `{`. Blank
+    lines are skipped; an item's id defaults to its line number."""
+    stdin = str(path) == STDIO
+    if not stdin and not path.is_file():
         raise BotError(
             f"Question file not found: {path}. Give a .txt file (one question per line) or a .jsonl file."
         )
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # "-sig": a BOM (Notepad) is no text
+        lines = split_lines(sys.stdin.buffer.read().decode("utf-8-sig")) if stdin else read_lines(path)
     except UnicodeDecodeError:
         raise BotError(f"{path} is not UTF-8 text: save it as UTF-8.") from None
-    objects = path.suffix.lower() in JSONL_SUFFIXES
+    if stdin:
+        objects = next((line for line in lines if line.strip()), "").lstrip().startswith("{")
+    else:
+        objects = path.suffix.lower() in JSONL_SUFFIXES
     items = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -132,10 +139,21 @@ def read_items(path: Path) -> list[BatchItem]:
     return items
 
 
-def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: Any) -> str:
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (a BOM, Notepad's, is no text)."""
+    return split_lines(path.read_text(encoding="utf-8-sig"))
+
+
+def split_lines(text: str) -> list[str]:
+    """Only a line feed ends a line (a CR before it goes too): JSON written with ensure_ascii=False may
+    hold U+2028 or U+0085 inside a string, which `str.splitlines` splits at."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: Any) -> tuple[str, int]:
     """Answer `items` with `bot.ask_many` (`options`, such as the date filters, go to every question),
     writing each record as a JSON line as soon as it is ready (to `out`, else stdout) with a progress
-    bar on stderr; returns a one-line tally for stderr."""
+    bar on stderr; returns a one-line tally for stderr and the number of error records."""
     tally = {"answered": 0, "refused": 0, "errors": 0}
     bot.check_filters(**options)  # a bad --source is one error, and an existing output file is kept
     with (
@@ -152,30 +170,33 @@ def answer_file(bot: Bot, items: list[BatchItem], out: Path | None, **options: A
             tally[kind] += 1
             bar.update()
     where = f" to {out}" if out else ""
-    return f"{count(len(items), 'question')}{where}: {tally['answered']} answered, {tally['refused']} refused, {count(tally['errors'], 'error')}."
+    tallied = f"{tally['answered']} answered, {tally['refused']} refused, {count(tally['errors'], 'error')}"
+    return f"{count(len(items), 'question')}{where}: {tallied}.", tally["errors"]
 
 
-def _output(out: Path | None) -> contextlib.AbstractContextManager[TextIO]:
+@contextlib.contextmanager
+def _output(out: Path | None) -> Iterator[TextIO]:
     if out is None:
-        return contextlib.nullcontext(sys.stdout)
+        yield sys.stdout
+        return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return open(out, "w", encoding="utf-8")  # noqa: SIM115 (the caller's `with` closes it)
+        file = open(out, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as err:
         raise _unwritable(out, err) from None
+    try:
+        yield file
+    finally:
+        # Every record was flushed as written, so only a write that failed (and said so) leaves anything
+        # to flush: closing would fail on it again, in place of that one-line error.
+        with contextlib.suppress(OSError):
+            file.close()
 
 
 def _unwritable(out: Path | None, err: OSError) -> BotError:
     where = out or "standard output"
     return BotError(
         f"Cannot write the answers to {where} ({err.strerror or err}): give --jsonl-out a file you can write."
-    )
-
-
-def _valid_history(history: object) -> bool:
-    return isinstance(history, list) and all(
-        isinstance(turn, dict) and turn.get("role") in ROLES and isinstance(turn.get("content"), str)
-        for turn in history
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import difflib
+import errno
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -76,6 +78,9 @@ def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+FULL_OR_CLOSED = (errno.ENOSPC, errno.EDQUOT, errno.EPIPE)  # writing output, not a bug
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -83,6 +88,18 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except BotError as err:
             click.echo(f"Error: {err}", err=True)
+            sys.exit(1)
+        except OSError as err:
+            if err.errno not in FULL_OR_CLOSED:
+                raise
+            # Standard output (or a results file) cannot take more: say so once, and let nothing else try
+            # stdout, or the flush at exit fails again with a traceback of its own.
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            click.echo(
+                f"Error: cannot write the output ({err.strerror}): free some space, or write elsewhere.",
+                err=True,
+            )
             sys.exit(1)
         except KeyboardInterrupt:
             interrupted()
@@ -172,8 +189,8 @@ def ingest(
     "questions_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Answer every question in a file instead: .txt (one per line) or .jsonl ({question, history?, id?} "
-    "per line). Prints JSON Lines in input order; a bad line becomes an error record.",
+    help="Answer every question in a file instead (- reads stdin): .txt (one per line) or .jsonl ({question, "
+    "history?, id?} per line). Prints JSON Lines in input order; a bad line becomes an error record (exit code 1).",
 )
 @click.option(
     "--jsonl-out",
@@ -181,6 +198,7 @@ def ingest(
     default=None,
     help="With --file: write the JSON Lines to this file instead of stdout.",
 )
+@click.option("--force", is_flag=True, help="Replace an existing --jsonl-out file.")
 @click.option("--lenient", is_flag=True, help="Mark unsupported sentences instead of removing them.")
 @click.option(
     "--top-k", type=click.IntRange(1, 20), default=None, help="Passages to retrieve (env BOT_TOP_K)."
@@ -209,6 +227,7 @@ def ask(
     as_json: bool,
     questions_file: str | None,
     jsonl_out: str | None,
+    force: bool,
     lenient: bool,
     top_k: int | None,
     since: str | None,
@@ -229,24 +248,29 @@ def ask(
     if questions_file is not None:
         from pathlib import Path
 
-        from bot.batch import answer_file, read_items
+        from bot.batch import STDIO, answer_file, read_items
 
         if question is not None:
             raise BotError("Give a QUESTION or --file FILE, not both.")
         items = read_items(Path(questions_file))  # a missing or empty file fails before anything loads
-        out = Path(jsonl_out) if jsonl_out else None
+        out = Path(jsonl_out) if jsonl_out and jsonl_out != STDIO else None
         if out is not None:
             if out.resolve() == Path(questions_file).resolve():
                 raise BotError("--jsonl-out is the question file itself: write the answers to another file.")
+            if out.exists() and not force:
+                raise BotError(
+                    f"--jsonl-out {out} exists: choose another file, or pass --force to replace it."
+                )
             check_output(out, "--jsonl-out")
         bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url,
                     grounding="lenient" if lenient else None, top_k=top_k)  # fmt: skip
-        click.echo(answer_file(bot, items, out, **limits), err=True)
-        return
+        tally, errors = answer_file(bot, items, out, **limits)
+        click.echo(tally, err=True)
+        sys.exit(1 if errors else 0)
     if question is None:
         raise BotError("Give a QUESTION in quotes, or --file FILE with one question per line.")
-    if jsonl_out is not None:
-        raise BotError("--jsonl-out goes with --file FILE.")
+    if jsonl_out is not None or force:
+        raise BotError(f"{'--jsonl-out' if jsonl_out is not None else '--force'} goes with --file FILE.")
     bot = _load(
         corpus,
         data_dir,
@@ -418,13 +442,22 @@ def eval_command(
 
     `bot eval generate` drafts a question set from any corpus for `--dataset`."""
     if ctx.invoked_subcommand is not None:
+        _pass_on_to_subcommand(ctx)
         return
+    import math
     from pathlib import Path
 
     from bot.evaluation import BUILTIN_DATASETS, METRICS, compare, dataset_items, run_eval
+    from bot.settings import Settings
 
-    if dataset not in BUILTIN_DATASETS:
-        dataset_items(Path(dataset))  # a bad file fails before the model loads
+    where = {"corpus": corpus, "data_dir": data_dir, "database_url": database_url, "backend": backend,
+             "embedded_model": embedded_model}  # fmt: skip
+    if dataset not in BUILTIN_DATASETS:  # a bad file fails before the model loads
+        dataset_items(Path(dataset), Settings.resolve(**where).max_question_chars)
+    if compare_dir and not (Path(compare_dir) / "summary.json").is_file():
+        raise BotError(
+            f"--compare {compare_dir} holds no summary.json: give a run folder, such as {out}/<run>."
+        )
     parsed = {}
     for floor in floors:
         name, _, value = floor.partition("=")
@@ -432,19 +465,23 @@ def eval_command(
             parsed[name] = float(value)
         except ValueError:
             raise BotError(f"--min takes METRIC=NUMBER, got {floor!r}.") from None
+        if not math.isfinite(parsed[name]):
+            raise BotError(f"--min takes METRIC=NUMBER with a finite number, got {floor!r}.")
         if name not in METRICS:
             close = difflib.get_close_matches(name, METRICS, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise BotError(f"--min: no metric named {name!r}; {hint}The metrics: {', '.join(METRICS)}.")
-    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
+    bot = _load(**where)
     run, summary = run_eval(
         bot, dataset, rgb_path=Path(rgb_path) if rgb_path else None, limit=limit, jobs=jobs,
         out_dir=Path(out), judge=judge, split=split,
     )  # fmt: skip
-    click.echo(json.dumps(summary, indent=2))
-    click.echo(f"Report: {run / 'report.html'}")
+    click.echo(json.dumps(summary, indent=2))  # stdout is the summary alone: `bot eval > summary.json`
+    click.echo(f"Report: {run / 'report.html'}", err=True)
     if compare_dir:
-        click.echo("\n".join(compare(summary, Path(compare_dir))))
+        click.echo("\n".join(compare(summary, Path(compare_dir))), err=True)
+    if summary["errors"] and summary["errors"] == summary["items"]:
+        raise BotError(f"every item ended in an error, so nothing was measured: see {run / 'results.jsonl'}.")
     failed = [
         f"{k} = {summary[k]} < {v}" if summary.get(k) is not None else f"{k} measured no item (floor {v})"
         for k, v in parsed.items()
@@ -452,6 +489,23 @@ def eval_command(
     ]
     if failed:
         raise BotError("below the floor: " + "; ".join(failed))
+
+
+SHARED_WITH_GENERATE = ("corpus", "data_dir", "database_url", "backend", "embedded_model")
+
+
+def _pass_on_to_subcommand(ctx: click.Context) -> None:
+    """`bot eval --corpus DIR generate …` means the corpus options for generate; an option only `bot eval`
+    has is an error there, not silently dropped."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        given = ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
+        if given and param.name not in SHARED_WITH_GENERATE:
+            raise BotError(
+                f"{param.opts[0]} is an option of bot eval, not of bot eval {ctx.invoked_subcommand}."
+            )
+    ctx.obj = {name: ctx.params[name] for name in SHARED_WITH_GENERATE}
 
 
 @eval_command.command(name="generate")
@@ -473,8 +527,10 @@ def eval_command(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Which passages are sampled.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists (it may be a set you reviewed).")
+@click.pass_context
 @friendly_errors
 def eval_generate(
+    ctx: click.Context,
     corpus: str | None,
     data_dir: str | None,
     database_url: str | None,
@@ -497,7 +553,10 @@ def eval_generate(
     if out.exists() and not force:
         raise BotError(f"{out} exists and may be a set you reviewed: choose another --out, or pass --force.")
     check_output(out, "--out")  # before the model's minutes of work, not after
-    bot = _load(corpus, data_dir, backend, embedded_model=embedded_model, database_url=database_url)
+    given = {"corpus": corpus, "data_dir": data_dir, "database_url": database_url, "backend": backend,
+             "embedded_model": embedded_model}  # fmt: skip
+    where = {name: value if value is not None else (ctx.obj or {}).get(name) for name, value in given.items()}
+    bot = _load(**where)
     items = generate(bot, count, seed=seed)
     if not items:
         raise BotError(
@@ -514,8 +573,16 @@ def eval_generate(
     click.echo(
         f"Wrote {wording.count(len(items), 'item')} ({answerable} answerable, "
         f"{len(items) - answerable} unanswerable{fewer}) to {out}. "
-        f"Review them, then: bot eval --dataset {out} --corpus {bot.settings.corpus}"
+        f"Review them, then: bot eval --dataset {shlex.quote(str(out))} {_same_index(bot, where)}"
     )
+
+
+def _same_index(bot: Any, given: dict[str, str | None]) -> str:
+    """The options that reach the same index and model again, for a command to copy (a database URL,
+    which may hold a password, is left to BOT_DATABASE_URL)."""
+    options = {"--corpus": str(bot.settings.corpus), "--data-dir": given["data_dir"],
+               "--backend": given["backend"], "--model": given["embedded_model"]}  # fmt: skip
+    return " ".join(f"{name} {shlex.quote(value)}" for name, value in options.items() if value)
 
 
 def main() -> None:

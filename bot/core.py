@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.answer import Answer, Passage
 from bot.backends import Backend, create_backend, with_deadlines
-from bot.backends.base import YES_NO_TOKENS
+from bot.backends.base import YES_NO_TOKENS, check_backend_name
 from bot.batch import BatchResult, to_items
 from bot.embedding import Embedder
 from bot.errors import BotError
@@ -60,6 +60,7 @@ class Bot:
     ) -> Bot:
         """Open the index for `corpus`, ingesting new or changed articles first, and pick a backend."""
         settings = Settings.resolve(corpus=corpus, data_dir=data_dir, backend=backend, **overrides)
+        check_backend_name(settings.backend)  # a typo is one error now, not after the ingest
         embedder = Embedder(settings.embed_model)
         index, report = ArticleIndex.sync(settings, embedder, progress=progress, allow_read_only=True)
         bot = cls(settings, embedder, index, create_backend(settings))

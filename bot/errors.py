@@ -7,3 +7,7 @@ a BotError whose message says what to do; the CLI and UI print it as one line in
 
 class BotError(Exception):
     """A problem the user can fix; the message says how."""
+
+
+class Timeout(BotError):
+    """The model took longer than its limit: one question's problem, not a whole run's."""

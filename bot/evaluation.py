@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import itertools
 import json
 import re
 import statistics
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from bot.answer import Answer
 from bot.backends import Backend, with_deadlines
 from bot.backends.ollama import OllamaBackend
+from bot.batch import read_lines
 from bot.claims import strip_citations
 from bot.core import Bot
 from bot.errors import BotError
@@ -39,13 +41,14 @@ from bot.metrics import (
 )
 from bot.paths import bundled_dir
 from bot.prompts import render
+from bot.validation import MAX_QUESTION_CHARS, validate_input
 
 EVAL_DIR = bundled_dir("eval")
 
 
 def seed_items() -> Iterator[dict[str, Any]]:
     for name in ("seed.jsonl", "followups.jsonl"):
-        for line in (EVAL_DIR / name).read_text().splitlines():
+        for line in read_lines(EVAL_DIR / name):
             if line.strip():
                 yield {"setting": name.removesuffix(".jsonl"), **json.loads(line)}
 
@@ -54,7 +57,7 @@ def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
     """Three items per RGB query, each with its own small corpus (see ../shared/eval-data/rgb/README.md)."""
     if not path.is_file():
         raise BotError(f"RGB file not found: {path}. Pass --rgb-path to en_fact.json.")
-    for line in path.read_text().splitlines():
+    for line in read_lines(path):
         if not line.strip():
             continue
         q = json.loads(line)
@@ -86,10 +89,11 @@ OPTIONAL_TEXTS = ("reference", "kind", "split")
 PROBLEMS_SHOWN = 5
 
 
-def dataset_items(path: Path) -> list[dict[str, Any]]:
+def dataset_items(path: Path, max_question_chars: int = MAX_QUESTION_CHARS) -> list[dict[str, Any]]:
     """A user's question set in the eval/ format (see eval/README.md): only `question` and `answerable`
     are required. Every line is checked before any question is asked, so a typo on line 90 fails in a
-    second, not after an hour; the error names the line and the fix."""
+    second, not after an hour; the error names the line and the fix. Questions and histories are
+    checked as `Bot.ask` checks them (`max_question_chars` is the bot's limit)."""
     if path.suffix.lower() != ".jsonl":
         raise BotError(
             f"--dataset takes seed, rgb or a .jsonl file of questions; {path} is not one. See eval/README.md."
@@ -97,11 +101,11 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise BotError(f"--dataset {path}: no such file.")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # "-sig": a BOM (Notepad) is no text
+        lines = read_lines(path)
     except UnicodeDecodeError:
         raise BotError(f"--dataset {path} is not UTF-8 text: save it as UTF-8.") from None
     items, problems = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -109,7 +113,7 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as err:
             problems.append(f"line {number} is not valid JSON ({err.msg})")
             continue
-        problem = _item_problem(item)
+        problem = _item_problem(item, max_question_chars)
         if problem:
             problems.append(f"line {number}: {problem}")
             continue
@@ -127,7 +131,7 @@ def dataset_items(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def _item_problem(item: object) -> str | None:
+def _item_problem(item: object, max_question_chars: int) -> str | None:
     if not isinstance(item, dict):
         return "each line must be a JSON object"
     for key in ("question", "answerable"):
@@ -152,6 +156,10 @@ def _item_problem(item: object) -> str | None:
     if not all(isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("quote"), str)
                for e in item.get("evidence", [])):  # fmt: skip
         return '"evidence" must be a list of {"source": file name, "quote": verbatim text} objects'
+    try:
+        validate_input(question, item.get("history"), max_question_chars=max_question_chars)
+    except BotError as err:
+        return str(err)
     return None
 
 
@@ -323,11 +331,19 @@ def run_eval(
     whole before the first question). The seed set has two halves: thresholds are calibrated on
     `calibrate` and results are reported on `report`; the summary gives both (`split` runs one)."""
     custom = None if dataset in BUILTIN_DATASETS else Path(dataset)
-    custom_items = dataset_items(custom) if custom is not None else []
+    custom_items = dataset_items(custom, bot.settings.max_question_chars) if custom is not None else []
     if dataset != "rgb":  # RGB brings a corpus per item
         bot.check_filters()  # an empty corpus is one error, not an error per item
     if custom is not None:
         check_evidence(custom_items, bot, custom)
+    seed_sources = (
+        {e["source"] for i in seed_items() for e in i.get("evidence", [])} if dataset == "seed" else ()
+    )
+    if not all(name in bot.index.texts for name in seed_sources):
+        raise BotError(
+            f"The seed set asks about the bundled seeds/ articles, which are not in {bot.settings.corpus}: "
+            "drop --corpus, or give your own questions with --dataset FILE.jsonl (bot eval generate drafts them)."
+        )
     the_judge = Judge(bot, judge)
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as scratch:
         if custom is not None or dataset == "seed":
@@ -346,8 +362,7 @@ def run_eval(
             futures = [pool.submit(score_item, b, item, the_judge) for b, item in work]
             rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {custom or dataset}", unit="item")]
     name = re.sub(r"[^\w.-]+", "_", custom.stem) if custom is not None else dataset
-    run = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    run.mkdir(parents=True, exist_ok=True)
+    run = _new_folder(out_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{name}")
     summary = summarize(rows, the_judge.status)
     halves = {h: [r for r in rows if r.get("split") == h] for h in SPLITS}
     if all(halves.values()):
@@ -357,6 +372,19 @@ def run_eval(
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     (run / "report.html").write_text(report_html(summary, rows))
     return run, summary
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """`parent/name`, or `name-2`, `-3`, … when a run of the same set that ended in the same second has it."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        folder = parent / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _corpus_bot(bot: Bot, item: dict[str, Any], scratch: Path) -> Bot:

@@ -17,6 +17,7 @@ set, until a person has read it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from bot.articles import article_sentences
 from bot.claims import MONTH_NAMES, content_words, names_in
 from bot.core import Bot
-from bot.errors import BotError
+from bot.errors import BotError, Timeout
 from bot.index import StoredPassage
 
 SYSTEM_PROMPT = "generate_system"
@@ -155,26 +156,21 @@ def _drafts(
     is_new: Callable[[str], bool],
 ) -> Iterator[dict[str, Any]]:
     """Checked items of one kind from at most `tries` drafts; a duplicate is dropped before the model's
-    check is paid for."""
-    if kind == "answerable":
-        for candidate in itertools.islice(candidates_from(bot, passages, rng), tries):
-            item = _answerable(bot, candidate, is_new)
-            if item:
-                yield item
-        return
-    if kind == "off_topic":
-        topics = rng.sample(OFF_TOPICS, len(OFF_TOPICS))
-        for topic in topics[:tries]:
-            question = _question(bot.write("generate_off_topic", system=SYSTEM_PROMPT,
-                                           max_tokens=QUESTION_TOKENS, topic=topic))  # fmt: skip
-            if question and is_new(question) and _unanswered(bot, question):
-                yield _unanswerable(question, "off_topic")
-        return
-    for passage in rng.sample(passages, min(tries, len(passages))):
+    check is paid for. A draft the model took too long on is dropped like one that fails the checks: one
+    slow draft must not lose the items kept so far."""
+
+    def off_topic(topic: str) -> dict[str, Any] | None:
+        question = _question(bot.write("generate_off_topic", system=SYSTEM_PROMPT,
+                                       max_tokens=QUESTION_TOKENS, topic=topic))  # fmt: skip
+        if question and is_new(question) and _unanswered(bot, question):
+            return _unanswerable(question, "off_topic")
+        return None
+
+    def not_given(passage: StoredPassage) -> dict[str, Any] | None:
         article = bot.index.article_text(passage.source)
         absent = [d for d in rng.sample(ABSENT_DETAILS, len(ABSENT_DETAILS)) if not d.mention.search(article)]
         if not absent:
-            continue
+            return None
         detail = absent[0]
         question = _question(bot.write("generate_not_given", system=SYSTEM_PROMPT,
                                        max_tokens=QUESTION_TOKENS, passage=passage.text, detail=detail.name))  # fmt: skip
@@ -186,7 +182,24 @@ def _drafts(
             and is_new(question)
             and _never_mentioned(bot, question, detail.mention)
         ):
-            yield _unanswerable(question, "not_given", passage)
+            return _unanswerable(question, "not_given", passage)
+        return None
+
+    drafts: Iterator[Callable[[], dict[str, Any] | None]]
+    if kind == "answerable":
+        picked = itertools.islice(candidates_from(bot, passages, rng), tries)
+        drafts = (functools.partial(_answerable, bot, candidate, is_new) for candidate in picked)
+    elif kind == "off_topic":
+        drafts = (functools.partial(off_topic, t) for t in rng.sample(OFF_TOPICS, len(OFF_TOPICS))[:tries])
+    else:
+        drafts = (functools.partial(not_given, p) for p in rng.sample(passages, min(tries, len(passages))))
+    for draft in drafts:
+        try:
+            item = draft()
+        except Timeout:
+            continue
+        if item:
+            yield item
 
 
 def candidates_from(bot: Bot, passages: list[StoredPassage], rng: random.Random) -> Iterator[Candidate]:

@@ -214,6 +214,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     text = str(annotation)
     try:
         if text == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError  # int() would cut 2.9 to 2
             return int(value)
         if text == "float":
             return float(value)

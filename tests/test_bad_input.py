@@ -164,3 +164,19 @@ def test_doctor_names_an_embedding_model_that_cannot_load_instead_of_advising_a_
     assert (
         f"FIX  Embedding model not found at {missing}" in doctor.stdout and "--rebuild" not in doctor.stdout
     )
+
+
+def test_load_refuses_a_misspelt_backend_before_ingesting_and_a_fractional_top_k(tmp_path: Path) -> None:
+    from bot.embedding import Embedder
+    from bot.index import ArticleIndex
+    from bot.settings import Settings
+
+    corpus, data = tmp_path / "news", tmp_path / "data"
+    corpus.mkdir()
+    (corpus / "harbour.md").write_text("# Harbour\n\nThe harbour bridge reopened on 2026-03-14.\n")
+    with pytest.raises(BotError, match="Unknown backend 'embeded'"):
+        Bot.load(corpus, data, backend="embeded")
+    settings = Settings.resolve(corpus=corpus, data_dir=data)
+    assert ArticleIndex.open(settings, Embedder(settings.embed_model)) is None  # nothing was ingested first
+    with pytest.raises(BotError, match=r"BOT_TOP_K \(top_k\) must be a whole number, got 2.9"):
+        Bot.load(corpus, data, top_k=2.9)  # it was cut to 2

@@ -41,7 +41,11 @@ LINES: list[tuple[str, object, str | None]] = [
     (json.dumps({"id": "noq"}), "noq", '"question" must be text, got nothing'),
     (json.dumps({"id": "empty", "question": "   "}), "empty", "empty"),
     (json.dumps({"id": "long", "question": "why " * 300}), "long", "1000"),
-    (json.dumps({"id": "hist", "question": "Who?", "history": "not a list"}), "hist", '"history" must be'),
+    (
+        json.dumps({"id": "hist", "question": "Who?", "history": "not a list"}),
+        "hist",
+        '"history": The history must be',
+    ),
     (json.dumps({"id": True, "question": "Who?"}), 10, '"id" must be a string or a whole number'),
     ("", None, None),  # a blank line is skipped, not a record
     (json.dumps({"id": "boil", "question": "What is the boiling point of water?"}), "boil", None),
@@ -85,7 +89,7 @@ def test_cli_answers_a_file_of_20_in_input_order_with_bad_lines_as_error_records
     out = tmp_path / "out" / "answers.jsonl"
     result = run_cli("ask", "--file", str(questions), "--jsonl-out", str(out), "--model", SMALL_MODEL,
                      "--data-dir", str(seed_data_dir))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # every line answered, but some became errors
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert "20/20" in result.stderr  # the progress bar
     assert "20 questions" in result.stderr and "7 errors." in result.stderr
@@ -153,6 +157,12 @@ def test_ask_many_streams_in_order_and_matches_ask(small_bot: Bot) -> None:
     assert rest[3].error == '"id" "x" is taken by an earlier question: give each question its own "id"'
     for result in [first, *rest]:
         assert problems(result.to_dict(), SCHEMA) == []
+    [alone] = small_bot.ask_many("Who is Carl Schuster?")  # one question, not one per character
+    assert alone.id == 1 and alone.answer and alone.answer.question == "Who is Carl Schuster?"
+    [paired] = small_bot.ask_many(
+        [{"question": "When?", "history": [["Who is Carl Schuster?", "An analyst."]]}]
+    )
+    assert paired.answer, paired.error  # a (question, answer) pair, as `ask` takes it
     first_id, clash = small_bot.ask_many([{"id": 2, "question": MILITARY}, "Who is Carl Schuster?"])
     assert first_id.answer and clash.error
     assert clash.error.startswith('"id" 2 (its number in the input) is taken by an earlier question')
@@ -211,8 +221,9 @@ def test_cli_output_problems_are_one_line_and_keep_what_is_stored(
     cases = [
         (["--jsonl-out", str(questions)], "is the question file itself"),
         (["--jsonl-out", str(a_file / "answers.jsonl")], "is a file, not a folder"),
-        (["--jsonl-out", str(kept), "--source", "nope.txt"], "No article named 'nope.txt'"),
-        (["--jsonl-out", "/dev/full"], "Cannot write the answers to /dev/full"),
+        (["--jsonl-out", str(kept)], f"--jsonl-out {kept} exists: choose another file, or pass --force"),
+        (["--jsonl-out", str(kept), "--force", "--source", "nope.txt"], "No article named 'nope.txt'"),
+        (["--jsonl-out", "/dev/full", "--force"], "Cannot write the answers to /dev/full"),
     ]
     for options, message in cases:
         result = run_cli("ask", "--file", str(questions), *options, "--model", SMALL_MODEL,
@@ -248,3 +259,40 @@ def test_ctrl_c_mid_batch_exits_130_keeping_whole_records(seed_data_dir: Path, t
         assert process.returncode == 130, (attempt, process.returncode, stderr[-800:])
         assert stderr.rstrip().endswith("Interrupted."), stderr[-800:]
         assert all(json.loads(line)["answer"] for line in out.read_text().splitlines())
+
+
+def test_only_a_line_feed_ends_a_line_and_stdin_and_stdout_are_dash(
+    seed_data_dir: Path, tmp_path: Path
+) -> None:
+    """JSON written with ensure_ascii=False may hold U+2028 or U+0085 in a string: `splitlines` cut such
+    a valid file into broken lines."""
+    questions = tmp_path / "questions.jsonl"
+    odd = "Who is Carl\u2028Schuster?"
+    questions.write_text(
+        json.dumps({"id": "x", "question": odd}, ensure_ascii=False) + "\r\n", encoding="utf-8"
+    )
+    [item] = read_items(questions)
+    assert (item.id, item.question, item.error) == ("x", odd, None)
+    piped = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--file", "-", "--jsonl-out", "-", "--model", SMALL_MODEL,
+         "--data-dir", str(seed_data_dir)],
+        input="What is the boiling point of water?\n\nWho is Carl Schuster?\n", capture_output=True, text=True,
+        timeout=900, env={**os.environ, "BOT_BACKEND": "embedded"},
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line)["id"] for line in piped.stdout.splitlines()] == [1, 3]
+    assert not Path("-").exists()
+
+
+def test_an_answer_printed_into_a_full_disk_is_one_line(seed_data_dir: Path) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "ask", "--json", "Who is Carl Schuster?", "--model", SMALL_MODEL,
+             "--data-dir", str(seed_data_dir)],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=900, env={**os.environ, "BOT_BACKEND": "embedded"},
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: cannot write the output (No space left on device): free some space, or write elsewhere."
+    ), result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

@@ -104,6 +104,24 @@ def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None
     assert dataset_items(with_bom)[0]["question"] == "Who?"
 
 
+def test_a_dataset_line_bot_ask_would_refuse_is_refused_up_front(tmp_path: Path) -> None:
+    """They became error rows after the model loaded, and the run exited 0."""
+    dataset = write_jsonl(tmp_path / "asks.jsonl", [
+        {"question": "why " * 300, "answerable": True},
+        {"question": "Who\u0007?", "answerable": True},
+        {"question": "When?", "answerable": True, "history": [1, 2]},
+        {"question": "Who is the harbour\u2028master?", "answerable": True},  # a line separator is text
+    ])  # fmt: skip
+    with pytest.raises(BotError) as raised:
+        dataset_items(dataset)
+    message = str(raised.value)
+    assert "line 1: The question is 1199 characters long; the limit is 1000." in message, message
+    assert "; line 2: " in message and "; line 3: History item 1: " in message and "line 4" not in message
+    with pytest.raises(BotError) as longer:  # the bot's own limit is the one applied
+        dataset_items(dataset, max_question_chars=2000)
+    assert "line 1" not in str(longer.value)
+
+
 def test_evidence_must_be_verbatim_in_the_corpus(scripted_bot: Bot, tmp_path: Path) -> None:
     source = "000_6519782bd4111da1.txt"
     good = {
@@ -125,9 +143,10 @@ def test_evidence_must_be_verbatim_in_the_corpus(scripted_bot: Bot, tmp_path: Pa
 
 def test_generate_on_the_seeds_writes_a_file_that_eval_accepts(seed_data_dir: Path, tmp_path: Path) -> None:
     drafted = tmp_path / "drafts" / "generated.jsonl"
-    result = run_cli("eval", "generate", "--out", str(drafted), "--n", "4", "--data-dir", str(seed_data_dir))
+    # the corpus options may also come before `generate`
+    result = run_cli("eval", "--data-dir", str(seed_data_dir), "generate", "--out", str(drafted), "--n", "4")
     assert result.returncode == 0, result.stderr
-    assert f"to {drafted}" in result.stdout
+    assert f"to {drafted}" in result.stdout and f"--data-dir {seed_data_dir}" in result.stdout
     drafted_text = drafted.read_text()
     items = [json.loads(line) for line in drafted_text.splitlines()]
     # A second run does not overwrite a set that may have been reviewed, and a bad --out fails up front.
@@ -225,3 +244,18 @@ def test_an_on_topic_question_is_unanswered_only_if_no_retrieved_article_mention
     assert _never_mentioned(scripted_bot, "How much is Russia paying North Korea for its troops?", money)
     october = re.compile(r"\bOctober\b")
     assert not _never_mentioned(scripted_bot, "When did Lloyd Austin confirm the deployment?", october)
+
+
+def test_a_draft_the_model_takes_too_long_on_is_dropped_not_the_run(
+    scripted_bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One timeout ended `bot eval generate`, losing the items kept so far."""
+    from bot import Timeout
+    from bot.generate import generate
+
+    def too_slow(*args: object, **kwargs: object) -> None:
+        raise Timeout("Bundled model did not finish within 1.2s; raise BOT_TIMEOUT for long answers.")
+
+    monkeypatch.setattr(scripted_bot, "write", too_slow)
+    monkeypatch.setattr(scripted_bot, "ask_model", too_slow)
+    assert generate(scripted_bot, 3, progress=False) == []

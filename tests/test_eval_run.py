@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot import Bot
-from bot.evaluation import compare, rgb_items, run_eval
+from bot.evaluation import _new_folder, compare, rgb_items, run_eval
 
 RGB_LIKE = {
     "id": 7,
@@ -34,6 +34,8 @@ def test_cli_writes_the_run_folder_and_enforces_floors(seed_data_dir: Path, tmp_
         "below the floor: token_f1" in result.stderr and "key_facts" not in result.stderr.split("floor:")[1]
     )
     (run,) = out.iterdir()
+    assert json.loads(result.stdout)["items"] == 2  # stdout is the summary alone
+    assert f"Report: {run / 'report.html'}" in result.stderr
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     summary = json.loads((run / "summary.json").read_text())
     assert len(rows) == 2 and {"question", "answer", "citations", "total", "passed"} <= set(rows[0])
@@ -48,9 +50,21 @@ def test_cli_refuses_a_misspelt_floor_and_an_empty_corpus_before_any_question(tm
     (empty := tmp_path / "empty").mkdir()
     (mine := tmp_path / "mine.jsonl").write_text('{"question": "Who won?", "answerable": true}\n')
     common = ["--judge", "none", "--out", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
+    (news := tmp_path / "news").mkdir()
+    (news / "harbour.md").write_text("# Harbour\n\nThe harbour bridge reopened on 2026-03-14.\n")
     cases = [
         (["--min", "pass_rat=0.8"], "no metric named 'pass_rat'; did you mean pass_rate?"),
+        (["--min", "key_facts=nan"], "--min takes METRIC=NUMBER with a finite number, got 'key_facts=nan'"),
+        (["--compare", str(tmp_path)], f"--compare {tmp_path} holds no summary.json: give a run folder"),
         (["--dataset", str(mine), "--corpus", str(empty)], f"No articles are indexed from {empty}"),
+        (
+            ["--corpus", str(news)],
+            f"The seed set asks about the bundled seeds/ articles, which are not in {news}",
+        ),
+        (
+            ["--dataset", str(mine), "generate", "--out", str(tmp_path / "g.jsonl")],
+            "--dataset is an option of bot eval, not of bot eval generate",
+        ),
     ]
     for options, message in cases:
         result = subprocess.run(
@@ -77,3 +91,12 @@ def test_rgb_adapter_builds_three_settings_with_their_own_corpora(embedded_bot: 
     assert "Elmsworth Arena" in rows["answer"]["answer"]
     assert rows["negative"]["refused"]
     assert "Brandt Stadium" in rows["fakeanswer"]["answer"]  # the sources win over anything remembered
+
+
+def test_two_runs_of_one_set_in_the_same_second_keep_both_folders(tmp_path: Path) -> None:
+    """The second run's results replaced the first's."""
+    first, second = (
+        _new_folder(tmp_path, "20261130-090448-mine"),
+        _new_folder(tmp_path, "20261130-090448-mine"),
+    )
+    assert (first.name, second.name) == ("20261130-090448-mine", "20261130-090448-mine-2")

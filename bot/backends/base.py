@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import ClassVar
 
-from bot.errors import BotError
+from bot.errors import BotError, Timeout
 from bot.settings import Settings
 
 Message = dict[str, str]
@@ -139,11 +139,11 @@ def with_deadlines(
                     reason = explain(first_token) if explain else None
                     if reason is not None:
                         raise reason from None
-                    raise BotError(
+                    raise Timeout(
                         f"{label} sent no answer within {first_token:g}s. It may be loading the model; "
                         "try again, or raise BOT_TTFT_TIMEOUT."
                     ) from None
-                raise BotError(
+                raise Timeout(
                     f"{label} did not finish within {total:g}s; raise BOT_TIMEOUT for long answers."
                 ) from None
             if kind == "done":
