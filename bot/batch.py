@@ -103,20 +103,19 @@ def to_items(questions: Iterable[object] | str) -> Iterator[BatchItem]:
         yield item
 
 
-def read_items(path: Path) -> list[BatchItem]:
+def read_items(path: Path | None) -> list[BatchItem]:
     """The items of a question file: a JSON Lines file (JSONL_SUFFIXES) holds one JSON object per line,
-    any other file one question per line; `-` is standard input, JSON Lines if it starts with `{`. Blank
-    lines are skipped; an item's id defaults to its line number."""
-    stdin = str(path) == STDIO
-    if not stdin and not path.is_file():
+    any other file one question per line; None is standard input, JSON Lines if it starts with `{`.
+    Blank lines are skipped; an item's id defaults to its line number."""
+    if path is not None and not path.is_file():
         raise BotError(
             f"Question file not found: {path}. Give a .txt file (one question per line) or a .jsonl file."
         )
     try:
-        lines = split_lines(sys.stdin.buffer.read().decode("utf-8-sig")) if stdin else read_lines(path)
+        lines = split_lines(sys.stdin.buffer.read().decode("utf-8-sig")) if path is None else read_lines(path)
     except UnicodeDecodeError:
-        raise BotError(f"{path} is not UTF-8 text: save it as UTF-8.") from None
-    if stdin:
+        raise BotError(f"{path or 'Standard input'} is not UTF-8 text: save it as UTF-8.") from None
+    if path is None:
         objects = next((line for line in lines if line.strip()), "").lstrip().startswith("{")
     else:
         objects = path.suffix.lower() in JSONL_SUFFIXES
@@ -135,7 +134,7 @@ def read_items(path: Path) -> list[BatchItem]:
         items.append(to_item(raw, number))
     if not items:
         shape = "one JSON object per line" if objects else "one question per line"
-        raise BotError(f"{path} holds no questions: write {shape}.")
+        raise BotError(f"{path or 'Standard input'} holds no questions: write {shape}.")
     return items
 
 
@@ -186,11 +185,16 @@ def _output(out: Path | None) -> Iterator[TextIO]:
         raise _unwritable(out, err) from None
     try:
         yield file
-    finally:
-        # Every record was flushed as written, so only a write that failed (and said so) leaves anything
-        # to flush: closing would fail on it again, in place of that one-line error.
+    except BaseException:
+        # A write that failed (and said so) left its record to flush: closing would fail on it again, in
+        # place of that one-line error.
         with contextlib.suppress(OSError):
             file.close()
+        raise
+    try:
+        file.close()  # some file systems (NFS, quotas) report a full disk only now
+    except OSError as err:
+        raise _unwritable(out, err) from None
 
 
 def _unwritable(out: Path | None, err: OSError) -> BotError:

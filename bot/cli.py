@@ -96,10 +96,12 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             # stdout, or the flush at exit fails again with a traceback of its own.
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            click.echo(
-                f"Error: cannot write the output ({err.strerror}): free some space, or write elsewhere.",
-                err=True,
+            why = (
+                "the reader of the output stopped reading"
+                if err.errno == errno.EPIPE
+                else "free some space, or write elsewhere"
             )
+            click.echo(f"Error: cannot write the output ({err.strerror}): {why}.", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             interrupted()
@@ -252,10 +254,11 @@ def ask(
 
         if question is not None:
             raise BotError("Give a QUESTION or --file FILE, not both.")
-        items = read_items(Path(questions_file))  # a missing or empty file fails before anything loads
+        source = None if questions_file == STDIO else Path(questions_file)  # ./- names a file called -
+        items = read_items(source)  # a missing or empty file fails before anything loads
         out = Path(jsonl_out) if jsonl_out and jsonl_out != STDIO else None
         if out is not None:
-            if out.resolve() == Path(questions_file).resolve():
+            if source is not None and out.resolve() == source.resolve():
                 raise BotError("--jsonl-out is the question file itself: write the answers to another file.")
             if out.exists() and not force:
                 raise BotError(

@@ -229,13 +229,13 @@ class Bot:
     # -- steps -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _context_size(messages: list[dict[str, str]], max_tokens: int) -> int:
+    def context_size(messages: list[dict[str, str]], max_tokens: int) -> int:
         """The context window to ask Ollama for: prompt and reply fit, in whole kilotokens."""
         chars = sum(len(m["content"]) for m in messages)
         return max(2048, -(-(chars // 3 + max_tokens + 256) // 1024) * 1024)
 
     def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        num_ctx = self._context_size(messages, max_tokens)
+        num_ctx = self.context_size(messages, max_tokens)
         chunks = self.backend.stream_chat(messages, max_tokens=max_tokens, num_ctx=num_ctx)
         return with_deadlines(
             chunks,
@@ -261,7 +261,7 @@ class Bot:
             {"role": "system", "content": render("system", refusal=REFUSAL)},
             {"role": "user", "content": render(template, **variables)},
         ]
-        num_ctx = self._context_size(messages, YES_NO_TOKENS)
+        num_ctx = self.context_size(messages, YES_NO_TOKENS)
         verdict = (self.backend.yes_probability(messages, num_ctx=num_ctx) for _ in range(1))
         return next(
             with_deadlines(

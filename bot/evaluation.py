@@ -27,7 +27,7 @@ from bot.backends.ollama import OllamaBackend
 from bot.batch import read_lines
 from bot.claims import strip_citations
 from bot.core import Bot
-from bot.errors import BotError
+from bot.errors import BotError, Timeout
 from bot.grounding import Grounder
 from bot.metrics import (
     citation_precision,
@@ -181,6 +181,7 @@ def check_evidence(items: list[dict[str, Any]], bot: Bot, path: Path) -> None:
 
 
 JUDGE_TOKENS = 2
+JUDGE_FIRST_TOKEN_SECONDS, JUDGE_TOTAL_SECONDS = 120.0, 180.0  # generous: a verdict is 2 tokens
 
 
 class Judge:
@@ -207,6 +208,8 @@ class Judge:
         self._lock = threading.Lock()
 
     def _yes(self, template: str, **variables: Any) -> bool | None:
+        """The judge's verdict, or None (not judged: `judged_answers` counts the rest) with no judge or
+        when it took too long on this answer: one slow verdict must not end a run of hundreds."""
         if self.backend is None:
             return None
         messages = [
@@ -214,16 +217,21 @@ class Judge:
             {"role": "user", "content": render(template, **variables)},
         ]
         with self._lock:
-            chunks = self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=4096)
-            reply = "".join(
-                with_deadlines(
-                    chunks,
-                    first_token=120.0,
-                    total=180.0,
-                    label="the judge",
-                    explain=self.backend.explain_silence,
+            # The context the answers ask for (Ollama reloads a model whose num_ctx changes)
+            num_ctx = Bot.context_size(messages, JUDGE_TOKENS)
+            chunks = self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=num_ctx)
+            try:
+                reply = "".join(
+                    with_deadlines(
+                        chunks,
+                        first_token=JUDGE_FIRST_TOKEN_SECONDS,
+                        total=JUDGE_TOTAL_SECONDS,
+                        label="the judge",
+                        explain=self.backend.explain_silence,
+                    )
                 )
-            )
+            except Timeout:
+                return None
         return reply.strip().lower().startswith("yes")
 
     def faithful(self, answer: Answer) -> bool | None:

@@ -179,8 +179,12 @@ def _set_titles_and_dates(
                     store.q("UPDATE {s}.articles SET title = %s, date = %s, published = %s WHERE name = %s"),
                     (a.title, a.date, published, a.name),
                 )
-                conn.execute(
-                    store.q("UPDATE {s}.passages SET published = %s WHERE article = %s"), (published, a.name)
+                conn.execute(  # only when it changed: each passage row rewrites its vector index entries
+                    store.q(
+                        "UPDATE {s}.passages SET published = %s "
+                        "WHERE article = %s AND published IS DISTINCT FROM %s"
+                    ),
+                    (published, a.name, published),
                 )
     except (pe.ReadOnlySqlTransaction, pe.InsufficientPrivilege):
         report.warnings.append(

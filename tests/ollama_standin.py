@@ -4,12 +4,14 @@ Ollama cannot run here, so the `ollama` Python client and LlamaIndex's Ollama in
 against this over real HTTP: GET /api/version, GET /api/tags, GET /api/ps, POST /api/show, POST
 /api/chat (NDJSON stream or one JSON object). `hang_on` makes chosen paths take the request and never
 answer (a model loading, a busy server), `drip_on` answer a byte at a time; `silent_server` never
-answers anything.
+answers anything. Like Ollama, it refuses a `keep_alive` string that is no Go duration ("-1"), and a
+`thinks` model spends its tokens thinking unless the request says `"think": false`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -33,6 +35,9 @@ class Script:
     hang_on: tuple[str, ...] = ()  # paths that are read and then never answered (until the server stops)
     drip_on: tuple[str, ...] = ()  # paths answered with headers, then a byte every 0.3 s (20 in all)
     released: threading.Event = field(default_factory=threading.Event)
+    thinks: bool = False  # a reasoning model: unless the request says think=false, it thinks first
+    fail_mid_stream: str = ""  # after the first piece: an {"error": …} line (what Ollama sends), then the end
+    drop_mid_stream: bool = False  # after the first piece: the connection closes (Ollama restarted)
 
     def next_reply(self, messages: list[dict[str, Any]]) -> str:
         if messages and str(messages[-1].get("content", "")).endswith("yes or no."):
@@ -98,7 +103,12 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 return self._json(404, {"error": "not found"})
             if self._hang():
                 return
+            keep = body.get("keep_alive")
+            if isinstance(keep, str) and not re.fullmatch(r"(-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|0", keep):
+                return self._json(400, {"error": f'time: missing unit in duration "{keep}"'})
             reply = script.next_reply(body.get("messages", []))
+            if script.thinks and body.get("think") is not False:
+                reply = ""  # num_predict spent in message.thinking
             time.sleep(script.first_token_delay)
             if body.get("stream", True) is False:
                 return self._json(200, _chunk(name, reply, done=True))
@@ -108,11 +118,23 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             words = reply.split(" ")
             pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
-            for piece in [*pieces, None]:
-                line = json.dumps(_chunk(name, piece or "", done=piece is None)).encode() + b"\n"
-                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-                self.wfile.flush()
+            if script.thinks and body.get("think") is not False:
+                self._line({**_chunk(name, "", done=False), "message": {"role": "assistant", "content": "",
+                                                                         "thinking": "Let me think."}})  # fmt: skip
+            for n, piece in enumerate([*pieces, None]):
+                if n == 1 and script.drop_mid_stream:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if n == 1 and script.fail_mid_stream:
+                    self._line({"error": script.fail_mid_stream})
+                    break
+                self._line(_chunk(name, piece or "", done=piece is None))
             self.wfile.write(b"0\r\n\r\n")
+
+        def _line(self, body: dict[str, Any]) -> None:
+            line = json.dumps(body).encode() + b"\n"
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
 
     return Handler
 

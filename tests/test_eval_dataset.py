@@ -41,7 +41,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def write_jsonl(path: Path, items: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    """As `bot eval generate` writes: non-ASCII as is, U+2028 included."""
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
     return path
 
 

@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from bot import Bot
 from bot.evaluation import _new_folder, compare, rgb_items, run_eval
@@ -100,3 +103,21 @@ def test_two_runs_of_one_set_in_the_same_second_keep_both_folders(tmp_path: Path
         _new_folder(tmp_path, "20261130-090448-mine"),
     )
     assert (first.name, second.name) == ("20261130-090448-mine", "20261130-090448-mine-2")
+
+
+def test_a_judge_that_takes_too_long_leaves_one_answer_unjudged_not_the_run_ended(
+    scripted_bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import evaluation
+    from bot.evaluation import Judge
+
+    class Stalled(type(scripted_bot.backend)):  # type: ignore[misc]
+        def stream_chat(self, messages, *, max_tokens, num_ctx):  # type: ignore[no-untyped-def]
+            time.sleep(1.0)
+            yield "yes"
+
+    monkeypatch.setattr(evaluation, "JUDGE_FIRST_TOKEN_SECONDS", 0.2)
+    judge = Judge(scripted_bot, "none")
+    judge.backend = Stalled(scripted_bot.settings)
+    answer = scripted_bot.ask("How large is North Korea's military?")
+    assert judge.faithful(answer) is None and judge.relevant(answer) is None

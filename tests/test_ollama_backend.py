@@ -101,3 +101,54 @@ def test_standin_speaks_the_protocol_the_official_client_expects() -> None:
         assert whole.message.content == "Hello there" and whole.done
         pieces = client.chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "hi"}], stream=True)
         assert "".join(p.message.content or "" for p in pieces) == "Hello there"
+
+
+def test_a_reasoning_model_and_a_keep_alive_in_seconds_are_asked_as_ollama_reads_them(
+    embedded_bot: Bot,
+) -> None:
+    """Ollama turns on thinking unless told not to (every yes/no check then got no answer, and every
+    answer was refused), and reads a keep_alive string as a Go duration ("-1" was HTTP 400 every time)."""
+    script = Script(
+        replies=["North Korea has a military of approximately 1.2 million personnel [1]."], thinks=True
+    )
+    with standin_ollama(script) as host:
+        answer = ollama_bot(embedded_bot, host, keep_alive="-1").ask("How large is North Korea's military?")
+    assert "1.2 million" in answer.text and not answer.refused, answer.text
+    chats = [r for r in script.requests if r["path"] == "/api/chat"]
+    assert chats and all(r["think"] is False and r["keep_alive"] == -1 for r in chats)
+
+
+@pytest.mark.parametrize(
+    ("trouble", "message"),
+    [
+        ({"fail_mid_stream": "model runner has unexpectedly stopped"},
+         "Ollama stopped mid-answer with an error: model runner has unexpectedly stopped"),
+        ({"drop_mid_stream": True}, "closed the connection mid-answer"),
+    ],
+)  # fmt: skip
+def test_an_answer_cut_off_mid_stream_is_one_line(embedded_bot: Bot, trouble: dict, message: str) -> None:
+    """They read "HTTP -1", or ended in a traceback that stopped a whole batch."""
+    script = Script(
+        replies=["North Korea has a military of approximately 1.2 million personnel [1]."], **trouble
+    )
+    with standin_ollama(script) as host, pytest.raises(BotError, match=message):
+        ollama_bot(embedded_bot, host).ask("How large is North Korea's military?")
+
+
+def test_the_judge_asks_ollama_for_the_context_the_answers_use(embedded_bot: Bot) -> None:
+    """It asked for 4096 against the answers' 2048: Ollama reloads a model whose num_ctx changes, twice
+    an item."""
+    from bot.evaluation import Judge
+
+    script = Script(replies=["North Korea has a military of approximately 1.2 million personnel [1]."])
+    with standin_ollama(script) as host:
+        bot = ollama_bot(embedded_bot, host)
+        assert Judge(bot, "ollama").faithful(bot.ask("How large is North Korea's military?")) is not None
+    assert {r["options"]["num_ctx"] for r in script.requests if r["path"] == "/api/chat"} == {2048}
+
+
+def test_model_names_compare_as_ollama_compares_them() -> None:
+    from bot.backends.ollama import _full_name
+
+    assert _full_name("Qwen2.5:7B") == _full_name("registry.ollama.ai/library/qwen2.5:7b") == "qwen2.5:7b"
+    assert _full_name("llama3") == "llama3:latest" and _full_name("host:5000/m") == "host:5000/m:latest"

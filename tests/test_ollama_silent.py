@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import BotError
+from bot import BotError, Timeout
 from bot.backends import Backend, create_backend, with_deadlines
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
@@ -31,7 +31,9 @@ def backend(tmp_path: Path, host: str) -> OllamaBackend:
 
 
 def first_token_failure(ollama: OllamaBackend, *, deadlines: bool = True) -> tuple[str, float]:
-    """Ask as the bot does (the stream under with_deadlines, or bare); the error and how long it took."""
+    """Ask as the bot does (the stream under with_deadlines, or bare); the error and how long it took.
+    A server that answers its probes is slow, a Timeout (one question's problem, which a batch or `bot
+    eval generate` goes on after); one that does not is not."""
     started = time.monotonic()
     chunks = ollama.stream_chat(MESSAGES, max_tokens=20, num_ctx=2048)
     if deadlines:
@@ -40,6 +42,8 @@ def first_token_failure(ollama: OllamaBackend, *, deadlines: bool = True) -> tup
         )
     with pytest.raises(BotError) as err:
         list(chunks)
+    answering = "does not answer" not in str(err.value)
+    assert isinstance(err.value, Timeout) == answering, (type(err.value), str(err.value))
     return str(err.value), time.monotonic() - started
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 
 from bot.backends.base import Backend, Message
-from bot.errors import BotError
+from bot.errors import BotError, Timeout
 from bot.settings import Settings
 
 PROBE_TIMEOUT = 1.0  # one quick request to a live Ollama (/api/version, /api/ps) answers in milliseconds
@@ -26,7 +27,11 @@ class _NoAnswer(Exception):
 
 
 def _full_name(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
+    """A model name as Ollama compares them: case-insensitive, without the default registry and library
+    ("registry.ollama.ai/library/qwen2.5:7b" is "qwen2.5:7b"), with a tag (":latest" unless given; a
+    colon in a registry's port is no tag)."""
+    name = model.lower().removeprefix("registry.ollama.ai/").removeprefix("library/")
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
 class OllamaBackend(Backend):
@@ -35,7 +40,10 @@ class OllamaBackend(Backend):
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
         self.model = settings.ollama_model
-        self.keep_alive = settings.keep_alive
+        # Ollama reads a JSON string as a Go duration ("10m"), so a bare number of seconds ("300", "-1")
+        # must go as a number: as a string it fails every request with HTTP 400.
+        keep = settings.keep_alive
+        self.keep_alive: str | int = int(keep) if re.fullmatch(r"-?\d+", keep) else keep
         self.ttft_timeout = settings.ttft_timeout
 
     @property
@@ -62,6 +70,8 @@ class OllamaBackend(Backend):
         pulled); a web page or a bare 404/405/501 means OLLAMA_HOST is some other server."""
         if status == 404 and "model" in error.lower():
             return self._not_pulled()
+        if status < 0:  # an {"error": …} line after the stream began (HTTP 200): the client has no status
+            return BotError(f"Ollama stopped mid-answer with an error: {error[:ERROR_CHARS]}")
         if status in (404, 405, 501) or error.startswith("<"):
             return BotError(
                 f"The server at {self.host} is not Ollama (HTTP {status} for /api/chat): point OLLAMA_HOST "
@@ -140,7 +150,8 @@ class OllamaBackend(Backend):
 
     def explain_silence(self, waited: float) -> BotError:
         """Why no first token came within `waited` seconds, from two quick probes (at most ~2 s): a hung
-        server, a model still loading, and a loaded but busy model each need different advice."""
+        server, a model still loading, and a loaded but busy model each need different advice. A server that
+        answers is a Timeout (one question's problem); one that does not is the plain BotError of `version`."""
         try:
             self.version(PROBE_TIMEOUT)
         except BotError as err:
@@ -149,15 +160,15 @@ class OllamaBackend(Backend):
         try:
             loaded = {_full_name(m) for m in self.loaded_models(PROBE_TIMEOUT)}
         except (_NoAnswer, httpx.HTTPError, ValueError, AttributeError):
-            return BotError(
+            return Timeout(
                 f"{lead}; it may be loading the model: wait and ask again, or raise BOT_TTFT_TIMEOUT."
             )
         if _full_name(self.model) not in loaded:
-            return BotError(
+            return Timeout(
                 f"{lead}: it is still loading {self.model} into memory (not in /api/ps yet); "
                 "wait and ask again, or raise BOT_TTFT_TIMEOUT."
             )
-        return BotError(
+        return Timeout(
             f"{lead} although {self.model} is in memory (/api/ps lists it): it is busy with other requests "
             "or still finishing the load; raise BOT_TTFT_TIMEOUT, or restart Ollama if it stays silent."
         )
@@ -172,6 +183,9 @@ class OllamaBackend(Backend):
             request_timeout=self.ttft_timeout,
             context_window=num_ctx,  # sent as num_ctx, so Ollama never truncates the prompt silently
             keep_alive=self.keep_alive,
+            # Ollama turns on a reasoning model's thinking (qwen3, deepseek-r1) unless told not to: it would
+            # spend the two tokens of every yes/no check, and stream nothing the bot counts as an answer.
+            thinking=False,
             temperature=0.1,
             additional_kwargs={"num_predict": max_tokens},
         )
@@ -194,6 +208,13 @@ class OllamaBackend(Backend):
         except httpx.TimeoutException:
             if not started:
                 raise self.explain_silence(self.ttft_timeout) from None
-            raise BotError(
+            raise Timeout(
                 f"Ollama at {self.host} stopped sending data for {self.ttft_timeout:g}s; raise BOT_TTFT_TIMEOUT."
             ) from None
+        except httpx.TransportError as err:  # restarted or killed mid-answer, or a proxy cut the line
+            raise BotError(
+                f"Ollama at {self.host} closed the connection mid-answer ({type(err).__name__}): see its log, "
+                "and ask again."
+            ) from None
+        except ValueError:  # a 200 reply that is not Ollama's JSON (a proxy's or another server's page)
+            raise self._refused(200, "<not JSON>") from None
