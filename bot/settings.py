@@ -23,6 +23,9 @@ GroundingMode = Literal["strict", "lenient"]
 BUNDLED_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+OLLAMA_PORT = 11434
+
+
 def default_data_dir(corpus: Path) -> Path:
     """A per-corpus folder in the user's data dir, so indexing never writes next to someone's articles."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "news-bot"
@@ -31,18 +34,27 @@ def default_data_dir(corpus: Path) -> Path:
 
 
 def normalize_host(host: str) -> str:
-    """Accept what OLLAMA_HOST accepts (`localhost`, `0.0.0.0:11434`, a URL) and return a base URL."""
+    """OLLAMA_HOST read as Ollama and its Python client read it, as a base URL: no scheme means http on
+    port 11434, `http://` or `https://` without a port means 80 or 443 (a proxy), and no host or a
+    listen-everywhere address (0.0.0.0, ::) means this machine. What cannot be read is returned as given,
+    for the validator to name."""
     host = host.strip()
-    if "://" not in host:
-        host = "http://" + host
-    scheme, rest = host.split("://", 1)
-    rest = rest.rstrip("/")  # "http://" alone is no host, not the host "http"
-    hostport = rest.split("/", 1)[0]
-    if scheme == "http" and ":" not in hostport.rsplit("]", 1)[-1]:
-        rest = rest.replace(hostport, hostport + ":11434", 1)
-    if rest.startswith("0.0.0.0"):
-        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
-    return f"{scheme}://{rest}"
+    explicit = "://" in host
+    url = host if explicit else f"http://{host}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    name = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(parts.hostname or "", parts.hostname or "")
+    if not name:
+        if explicit:
+            return url  # "http://" alone names no host
+        name = "127.0.0.1"
+    default = {"http": 80, "https": 443}.get(parts.scheme, OLLAMA_PORT) if explicit else OLLAMA_PORT
+    login = parts.netloc.rpartition("@")[0]
+    netloc = f"{login}@" * bool(login) + (f"[{name}]" if ":" in name else name) + f":{port or default}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
 # field name -> environment variable

@@ -72,9 +72,12 @@ def test_a_host_that_is_not_ollama_says_so_in_one_line(embedded_bot: Bot, tmp_pa
         bot = ollama_bot(embedded_bot, f"http://127.0.0.1:{server.server_address[1]}")
         with pytest.raises(BotError) as raised:
             bot.ask("How large is North Korea's military?")
+        with pytest.raises(BotError) as checked:  # bot doctor's and --backend auto's check
+            bot.backend.check()
         server.shutdown()
     message = str(raised.value)
     assert "is not Ollama (HTTP 501 for /api/chat)" in message and "<" not in message and "\n" not in message
+    assert "is not Ollama (HTTP 404 for /api/tags)" in str(checked.value)  # it said "Cannot reach Ollama"
 
 
 def test_slow_first_token_hits_the_ttft_timeout(embedded_bot: Bot) -> None:
@@ -152,3 +155,21 @@ def test_model_names_compare_as_ollama_compares_them() -> None:
 
     assert _full_name("Qwen2.5:7B") == _full_name("registry.ollama.ai/library/qwen2.5:7b") == "qwen2.5:7b"
     assert _full_name("llama3") == "llama3:latest" and _full_name("host:5000/m") == "host:5000/m:latest"
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("localhost", "http://localhost:11434"),
+        ("0.0.0.0:11434", "http://127.0.0.1:11434"),
+        (":11434", "http://127.0.0.1:11434"),
+        ("[::]:11434", "http://[::1]:11434"),
+        ("http://ollama.lan", "http://ollama.lan:80"),  # behind a proxy: it was sent to port 11434
+        ("https://ollama.example.com/", "https://ollama.example.com:443"),
+        ("http://[::1]:8080/ollama/", "http://[::1]:8080/ollama"),
+    ],
+)
+def test_ollama_host_is_read_as_ollama_reads_it(given: str, url: str) -> None:
+    from bot.settings import normalize_host
+
+    assert normalize_host(given) == url

@@ -56,6 +56,22 @@ class OllamaBackend(Backend):
             "or use --backend embedded."
         )
 
+    def _answered_wrongly(self, path: str, err: Exception) -> BotError:
+        """A server that answers, but not as Ollama: another web server, or a proxy that wants a login."""
+        if isinstance(err, httpx.HTTPStatusError):
+            got = f"HTTP {err.response.status_code}"
+            if err.response.status_code in (401, 403, 407):
+                return BotError(
+                    f"The server at {self.host} wants a login for {path} ({got}): point OLLAMA_HOST at Ollama "
+                    "itself, or use --backend embedded."
+                )
+        else:
+            got = "a reply that is not Ollama's JSON"
+        return BotError(
+            f"The server at {self.host} is not Ollama ({got} for {path}): point OLLAMA_HOST at Ollama, or use "
+            "--backend embedded."
+        )
+
     def _silent(self, path: str) -> BotError:
         return BotError(
             f"Ollama at {self.host} accepted the connection but does not answer (not even {path}): "
@@ -116,7 +132,9 @@ class OllamaBackend(Backend):
                 f"Ollama at {self.host} answers /api/version but not /api/tags within {timeout:.1f}s: "
                 "restart it (`ollama serve`) or use --backend embedded."
             ) from None
-        except (httpx.HTTPError, ValueError, AttributeError):
+        except (httpx.HTTPStatusError, ValueError, AttributeError) as err:
+            raise self._answered_wrongly("/api/tags", err) from None
+        except httpx.HTTPError:
             raise self._unreachable() from None
 
     def loaded_models(self, timeout: float = PROBE_TIMEOUT) -> list[str]:
@@ -130,7 +148,9 @@ class OllamaBackend(Backend):
             return self._get_json("/api/version", timeout)["version"]
         except _NoAnswer:
             raise self._silent("/api/version") from None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as err:
+            raise self._answered_wrongly("/api/version", err) from None
+        except httpx.HTTPError:
             raise self._unreachable() from None
 
     def check_quickly(self) -> None:
