@@ -26,7 +26,7 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     ollama = OllamaBackend(settings)
     try:
         version = ollama.version(timeout=2.0)
-        yield True, f"Ollama {version} answers at {settings.ollama_host}"
+        yield True, f"Ollama {version} answers at {ollama.shown}"
         models = ollama.pulled_models(timeout=5.0)
         ollama.check()
         yield True, f"Ollama has {settings.ollama_model} (pulled: {', '.join(models)})"

@@ -173,3 +173,16 @@ def test_ollama_host_is_read_as_ollama_reads_it(given: str, url: str) -> None:
     from bot.settings import normalize_host
 
     assert normalize_host(given) == url
+
+
+def test_a_login_in_ollama_host_never_reaches_a_message(tmp_path: Path) -> None:
+    """OLLAMA_HOST=http://user:secret@host put the password in every error, on screen and in logs."""
+    port = free_port()
+    settings = Settings.resolve(
+        corpus=tmp_path, backend="ollama", ollama_host=f"http://me:s3cret@127.0.0.1:{port}"
+    )
+    with pytest.raises(BotError) as raised:
+        create_backend(settings).check()
+    assert f"Cannot reach Ollama at http://127.0.0.1:{port}" in str(raised.value) and "s3cret" not in str(
+        raised.value
+    )

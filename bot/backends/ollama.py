@@ -39,6 +39,7 @@ class OllamaBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
+        self.shown = re.sub(r"//[^/@]*@", "//", self.host)  # in messages: never a user:password in the URL
         self.model = settings.ollama_model
         # Ollama reads a JSON string as a Go duration ("10m"), so a bare number of seconds ("300", "-1")
         # must go as a number: as a string it fails every request with HTTP 400.
@@ -52,7 +53,7 @@ class OllamaBackend(Backend):
 
     def _unreachable(self) -> BotError:
         return BotError(
-            f"Cannot reach Ollama at {self.host}. Start it with `ollama serve`, point OLLAMA_HOST at it, "
+            f"Cannot reach Ollama at {self.shown}. Start it with `ollama serve`, point OLLAMA_HOST at it, "
             "or use --backend embedded."
         )
 
@@ -62,19 +63,19 @@ class OllamaBackend(Backend):
             got = f"HTTP {err.response.status_code}"
             if err.response.status_code in (401, 403, 407):
                 return BotError(
-                    f"The server at {self.host} wants a login for {path} ({got}): point OLLAMA_HOST at Ollama "
+                    f"The server at {self.shown} wants a login for {path} ({got}): point OLLAMA_HOST at Ollama "
                     "itself, or use --backend embedded."
                 )
         else:
             got = "a reply that is not Ollama's JSON"
         return BotError(
-            f"The server at {self.host} is not Ollama ({got} for {path}): point OLLAMA_HOST at Ollama, or use "
+            f"The server at {self.shown} is not Ollama ({got} for {path}): point OLLAMA_HOST at Ollama, or use "
             "--backend embedded."
         )
 
     def _silent(self, path: str) -> BotError:
         return BotError(
-            f"Ollama at {self.host} accepted the connection but does not answer (not even {path}): "
+            f"Ollama at {self.shown} accepted the connection but does not answer (not even {path}): "
             "restart it (`ollama serve`) or use --backend embedded."
         )
 
@@ -90,7 +91,7 @@ class OllamaBackend(Backend):
             return BotError(f"Ollama stopped mid-answer with an error: {error[:ERROR_CHARS]}")
         if status in (404, 405, 501) or error.startswith("<"):
             return BotError(
-                f"The server at {self.host} is not Ollama (HTTP {status} for /api/chat): point OLLAMA_HOST "
+                f"The server at {self.shown} is not Ollama (HTTP {status} for /api/chat): point OLLAMA_HOST "
                 "at Ollama, or use --backend embedded."
             )
         return BotError(f"Ollama answered with an error (HTTP {status}): {error[:ERROR_CHARS]}")
@@ -129,7 +130,7 @@ class OllamaBackend(Backend):
             return [m.get("model") or m.get("name", "") for m in tags.get("models", [])]
         except _NoAnswer:
             raise BotError(
-                f"Ollama at {self.host} answers /api/version but not /api/tags within {timeout:.1f}s: "
+                f"Ollama at {self.shown} answers /api/version but not /api/tags within {timeout:.1f}s: "
                 "restart it (`ollama serve`) or use --backend embedded."
             ) from None
         except (httpx.HTTPStatusError, ValueError, AttributeError) as err:
@@ -176,7 +177,7 @@ class OllamaBackend(Backend):
             self.version(PROBE_TIMEOUT)
         except BotError as err:
             return err
-        lead = f"Ollama at {self.host} sent no answer within {waited:g}s"
+        lead = f"Ollama at {self.shown} sent no answer within {waited:g}s"
         try:
             loaded = {_full_name(m) for m in self.loaded_models(PROBE_TIMEOUT)}
         except (_NoAnswer, httpx.HTTPError, ValueError, AttributeError):
@@ -229,11 +230,11 @@ class OllamaBackend(Backend):
             if not started:
                 raise self.explain_silence(self.ttft_timeout) from None
             raise Timeout(
-                f"Ollama at {self.host} stopped sending data for {self.ttft_timeout:g}s; raise BOT_TTFT_TIMEOUT."
+                f"Ollama at {self.shown} stopped sending data for {self.ttft_timeout:g}s; raise BOT_TTFT_TIMEOUT."
             ) from None
         except httpx.TransportError as err:  # restarted or killed mid-answer, or a proxy cut the line
             raise BotError(
-                f"Ollama at {self.host} closed the connection mid-answer ({type(err).__name__}): see its log, "
+                f"Ollama at {self.shown} closed the connection mid-answer ({type(err).__name__}): see its log, "
                 "and ask again."
             ) from None
         except ValueError:  # a 200 reply that is not Ollama's JSON (a proxy's or another server's page)
