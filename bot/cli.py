@@ -39,6 +39,9 @@ class BackendChoice(click.Choice):  # type: ignore[type-arg]
         """click.Choice assigns its list once; the registry is the list here."""
 
 
+CORPUS_OPTIONS = ("corpus", "data_dir", "database_url", "backend", "embedded_model")  # their parameters
+
+
 def corpus_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--corpus, --data-dir, --database-url, --backend and --model, the same on every command."""
     from bot.models import EMBEDDED_MODELS
@@ -453,8 +456,7 @@ def eval_command(
     from bot.evaluation import BUILTIN_DATASETS, METRICS, compare, dataset_items, run_eval
     from bot.settings import Settings
 
-    where = {"corpus": corpus, "data_dir": data_dir, "database_url": database_url, "backend": backend,
-             "embedded_model": embedded_model}  # fmt: skip
+    where = {name: ctx.params[name] for name in CORPUS_OPTIONS}
     if dataset not in BUILTIN_DATASETS:  # a bad file fails before the model loads
         dataset_items(Path(dataset), Settings.resolve(**where).max_question_chars)
     if compare_dir and not (Path(compare_dir) / "summary.json").is_file():
@@ -494,9 +496,6 @@ def eval_command(
         raise BotError("below the floor: " + "; ".join(failed))
 
 
-SHARED_WITH_GENERATE = ("corpus", "data_dir", "database_url", "backend", "embedded_model")
-
-
 def _pass_on_to_subcommand(ctx: click.Context) -> None:
     """`bot eval --corpus DIR generate …` means the corpus options for generate; an option only `bot eval`
     has is an error there, not silently dropped."""
@@ -504,11 +503,11 @@ def _pass_on_to_subcommand(ctx: click.Context) -> None:
 
     for param in ctx.command.params:
         given = ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE
-        if given and param.name not in SHARED_WITH_GENERATE:
+        if given and param.name not in CORPUS_OPTIONS:
             raise BotError(
                 f"{param.opts[0]} is an option of bot eval, not of bot eval {ctx.invoked_subcommand}."
             )
-    ctx.obj = {name: ctx.params[name] for name in SHARED_WITH_GENERATE}
+    ctx.obj = {name: ctx.params[name] for name in CORPUS_OPTIONS}
 
 
 @eval_command.command(name="generate")
@@ -556,9 +555,10 @@ def eval_generate(
     if out.exists() and not force:
         raise BotError(f"{out} exists and may be a set you reviewed: choose another --out, or pass --force.")
     check_output(out, "--out")  # before the model's minutes of work, not after
-    given = {"corpus": corpus, "data_dir": data_dir, "database_url": database_url, "backend": backend,
-             "embedded_model": embedded_model}  # fmt: skip
-    where = {name: value if value is not None else (ctx.obj or {}).get(name) for name, value in given.items()}
+    before = ctx.obj or {}  # given before `generate`: `bot eval --corpus DIR generate`
+    where = {
+        name: before.get(name) if ctx.params[name] is None else ctx.params[name] for name in CORPUS_OPTIONS
+    }
     bot = _load(**where)
     items = generate(bot, count, seed=seed)
     if not items:

@@ -339,14 +339,15 @@ def run_eval(
     whole before the first question). The seed set has two halves: thresholds are calibrated on
     `calibrate` and results are reported on `report`; the summary gives both (`split` runs one)."""
     custom = None if dataset in BUILTIN_DATASETS else Path(dataset)
-    custom_items = dataset_items(custom, bot.settings.max_question_chars) if custom is not None else []
+    if custom is not None:
+        listed = dataset_items(custom, bot.settings.max_question_chars)
+    else:
+        listed = list(seed_items()) if dataset == "seed" else []  # RGB's are built below, with their corpora
     if dataset != "rgb":  # RGB brings a corpus per item
         bot.check_filters()  # an empty corpus is one error, not an error per item
     if custom is not None:
-        check_evidence(custom_items, bot, custom)
-    seed_sources = (
-        {e["source"] for i in seed_items() for e in i.get("evidence", [])} if dataset == "seed" else ()
-    )
+        check_evidence(listed, bot, custom)
+    seed_sources = {e["source"] for i in listed for e in i.get("evidence", [])} if dataset == "seed" else ()
     if not all(name in bot.index.texts for name in seed_sources):
         raise BotError(
             f"The seed set asks about the bundled seeds/ articles, which are not in {bot.settings.corpus}: "
@@ -355,8 +356,7 @@ def run_eval(
     the_judge = Judge(bot, judge)
     with tempfile.TemporaryDirectory(prefix="bot-eval-") as scratch:
         if custom is not None or dataset == "seed":
-            items = custom_items if custom is not None else list(seed_items())
-            items = [i for i in items if split is None or i.get("split") == split]
+            items = [i for i in listed if split is None or i.get("split") == split]
             if not items:
                 raise BotError(f'No item of {dataset} has "split": "{split}".')
             work = [(bot, item) for item in items[:limit]]

@@ -68,6 +68,9 @@ class OllamaBackend(Backend):
                 )
         else:
             got = "a reply that is not Ollama's JSON"
+        return self._not_ollama(got, path)
+
+    def _not_ollama(self, got: str, path: str) -> BotError:
         return BotError(
             f"The server at {self.shown} is not Ollama ({got} for {path}): point OLLAMA_HOST at Ollama, or use "
             "--backend embedded."
@@ -90,10 +93,7 @@ class OllamaBackend(Backend):
         if status < 0:  # an {"error": …} line after the stream began (HTTP 200): the client has no status
             return BotError(f"Ollama stopped mid-answer with an error: {error[:ERROR_CHARS]}")
         if status in (404, 405, 501) or error.startswith("<"):
-            return BotError(
-                f"The server at {self.shown} is not Ollama (HTTP {status} for /api/chat): point OLLAMA_HOST "
-                "at Ollama, or use --backend embedded."
-            )
+            return self._not_ollama(f"HTTP {status}", "/api/chat")
         return BotError(f"Ollama answered with an error (HTTP {status}): {error[:ERROR_CHARS]}")
 
     def _get_json(self, path: str, timeout: float) -> Any:
@@ -238,4 +238,4 @@ class OllamaBackend(Backend):
                 "and ask again."
             ) from None
         except ValueError:  # a 200 reply that is not Ollama's JSON (a proxy's or another server's page)
-            raise self._refused(200, "<not JSON>") from None
+            raise self._not_ollama("HTTP 200", "/api/chat") from None
