@@ -301,7 +301,9 @@ def answers_kind(text: str, question: str) -> bool:
         names = {
             n for n in names_in(text, ordinary=ANY_TEXT) if not (_MONTH.fullmatch(n) or _WEEKDAY.fullmatch(n))
         }
-        for run in (_PLACE_RUN if kind == "place" else _NAME_RUN).findall(text):
+        # A bare answer is the place itself ("London, England"); in a sentence, one is named after "in", …
+        bare = len(text.split()) < FRAGMENT_WORDS
+        for run in (_PLACE_RUN if kind == "place" and not bare else _NAME_RUN).findall(text):
             parts = [w for w in (clean_word(w.rstrip(",;:")) for w in run.split()) if w in names]
             if (
                 parts
@@ -823,7 +825,7 @@ class Grounder:
         answered = bool(kept) and self.answers(kept, check)
         extractive = False
         if not answered:
-            quote = self.extractive_answer(check)
+            quote = self.extractive_answer(check, draft)
             if quote is None:
                 return Outcome(refusal_text(check.articles), True, verdicts)
             verdicts = [quote] + [v for v in verdicts if not v.supported]
@@ -914,18 +916,38 @@ class Grounder:
             )
         )
 
-    def extractive_answer(self, check: Check) -> Verdict | None:
-        """The best evidence sentence, quoted, if it is a whole sentence, fits the question and the model
-        agrees it answers the question; quoting a merely nearby sentence, a headline or a snippet cut off
-        ("… Serena Williams and Johanna Konta ...") would mislead."""
+    def extractive_answer(self, check: Check, draft: str) -> Verdict | None:
+        """The best evidence sentence, quoted, if it is a whole sentence, fits the question, says what the
+        draft said and the model agrees it answers the question; quoting a merely nearby sentence, a
+        headline or a snippet cut off ("… Serena Williams and Johanna Konta ...") would mislead."""
         for ev, score in check.ranked[:2]:
             if (
                 is_whole_sentence(ev.quote)
                 and fits(ev.quote, [ev], check.question)
+                and self.agrees(draft, ev.quote, check)
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
                 return Verdict(ev.quote, ev, score)
         return None
+
+    @staticmethod
+    def agrees(draft: str, quote: str, check: Check) -> bool:
+        """Does the quote say what the draft said, in other words? The quote stands in for a draft whose
+        wording failed, not for one with another answer: of the names and numbers the draft gives beyond
+        the question, the quote must give one ("Titanic (1997), for which he won an Oscar…" does not stand
+        in for "James Cameron directed Avatar"). A draft that is only a citation ("[2]") said nothing."""
+        text = strip_citations(draft)
+        if not _A_WORD.search(text):
+            return False
+        asked = check.question.lower()
+        names = {n for n in check.evidence.names(text) if not contains_name(asked, n)}
+        figures = numbers_in(text) - numbers_in(check.question)
+        quote_lower = quote.lower()
+        return (
+            (not names and not figures)
+            or any(contains_name(quote_lower, n) for n in names)
+            or bool(figures & numbers_in(quote))
+        )
 
     def _model_says(self, template: str, **variables: str) -> bool:
         """The model's yes, if it is at least `yes_threshold` sure; with no model to ask, the cheap checks

@@ -72,8 +72,7 @@ def test_wrong_number_is_removed(scripted_bot: Bot) -> None:
     )
     assert "1.5 million" not in answer.text, answer
     assert any("1.5 million" in s for s in answer.removed_sentences), answer
-    assert "1.2 million" in answer.text  # the extractive fallback quotes the real figure
-    assert_quotes_verbatim(scripted_bot, answer)
+    assert answer.refused  # the figure the articles give is another answer, not the draft's in other words
 
 
 def test_wrong_name_is_removed(scripted_bot: Bot) -> None:
@@ -84,8 +83,7 @@ def test_wrong_name_is_removed(scripted_bot: Bot) -> None:
     )
     assert "Macron" not in answer.text
     assert answer.removed_sentences
-    assert "Lloyd Austin" in answer.text
-    assert_quotes_verbatim(scripted_bot, answer)
+    assert answer.refused  # "Lloyd Austin confirmed…" would be another answer than the draft's
 
 
 def test_lenient_mode_marks_instead_of_removing(scripted_bot: Bot) -> None:
@@ -266,6 +264,10 @@ def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> No
     assert ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 4).refused
     quoted = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"])
     assert quoted.extractive and "1.2 million" in quoted.text
+    # A quote stands in for the draft's wording, not for another answer nor for a bare citation (RGB:
+    # "James Cameron" drafted, "Titanic (1997), for which he won an Oscar…" quoted).
+    for other in ("About 1.5 million [1].", "[1]"):
+        assert ask_with_draft(scripted_bot, question, other, verdicts=["yes"] * 4).refused, other
 
 
 def test_question_kinds_and_number_words() -> None:
@@ -323,6 +325,8 @@ def test_a_place_is_a_new_name_after_a_preposition_of_place() -> None:
     )
     assert answers_kind("They were deployed to the Kursk region.", "Where were the troops sent?")
     assert not answers_kind("They trained in Russia.", "Where in Russia did they train?")
+    olympics = "which city hosted the olympic games in 2012?"
+    assert answers_kind("London, England [3]", olympics)  # a bare answer is the place itself
     assert question_kind("They were filmed training. Where was the camp?") == "place"
     assert question_kind("What did the U.S. say? How many troops went?") == "number"
     assert question_kind("According to Foreign Policy Journal, when did it last fight abroad?") == "time"

@@ -42,7 +42,7 @@ def test_hallucinated_number_from_ollama_never_reaches_the_user(embedded_bot: Bo
     drafts = "".join(e for e in events[:-1] if isinstance(e, str))
     assert "1.5 million" in drafts  # the draft streamed as the model wrote it...
     assert "1.5 million" not in answer.text  # ...but the verified answer drops the invented figure
-    assert "1.2 million" in answer.text
+    assert answer.refused  # the articles' "1.2 million" is another answer, not the draft's in other words
     assert (answer.backend, answer.model) == ("ollama", "qwen2.5:7b")
     chat = [r for r in script.requests if r["path"] == "/api/chat"][0]
     assert chat["stream"] is True and chat["keep_alive"] == "10m"
