@@ -712,6 +712,11 @@ class EvidenceSet:
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
 
+    def new_names(self, text: str, question: str) -> set[str]:
+        """The names in `text` that the question does not give: what a claim or a draft adds to it."""
+        asked = question.lower()
+        return {n for n in self.names(text) if not contains_name(asked, n)}
+
     def names(self, text: str) -> set[str]:
         """The names in `text`; a first word counts only if the passages never write it in lower case.
         Kept per text: each claim's names are asked for once per candidate sentence and check, and each
@@ -866,8 +871,7 @@ class Grounder:
         ]  # fmt: skip
         # A sentence naming everyone the claim names beyond the question is worth the model's look however
         # far its wording is: "Voters in France chose Emmanuel Macron" for "Macron won the 2017 election".
-        asked_lower = check.question.lower()
-        if new_names := {n for n in evidence.names(claim) if not contains_name(asked_lower, n)}:
+        if new_names := evidence.new_names(claim, check.question):
             order = [i for i in np.argsort(-sims) if i not in candidates and i not in anchored]
             anchored += [
                 i for i in order
@@ -939,8 +943,7 @@ class Grounder:
         text = strip_citations(draft)
         if not _A_WORD.search(text):
             return False
-        asked = check.question.lower()
-        names = {n for n in check.evidence.names(text) if not contains_name(asked, n)}
+        names = check.evidence.new_names(text, check.question)
         figures = numbers_in(text) - numbers_in(check.question)
         quote_lower = quote.lower()
         return (
