@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.articles import check_corpus
 from bot.backends.base import check_backend_name
 from bot.backends.embedded import EmbeddedBackend
-from bot.backends.ollama import OllamaBackend
+from bot.backends.ollama import OllamaBackend, gives_logprobs
 from bot.embedding import Embedder, check_embed_model
 from bot.errors import BotError
 from bot.index import ArticleIndex
@@ -26,7 +26,10 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     ollama = OllamaBackend(settings)
     try:
         version = ollama.version(timeout=2.0)
-        yield True, f"Ollama {version} answers at {ollama.shown}"
+        old = (
+            "" if gives_logprobs(version) else " (older than 0.12.11: yes/no checks read only the reply word)"
+        )
+        yield True, f"Ollama {version} answers at {ollama.shown}{old}"
         models = ollama.pulled_models(timeout=5.0)
         ollama.check()
         yield True, f"Ollama has {settings.ollama_model} (pulled: {', '.join(models)})"

@@ -4,13 +4,15 @@ Ollama cannot run here, so the `ollama` Python client and LlamaIndex's Ollama in
 against this over real HTTP: GET /api/version, GET /api/tags, GET /api/ps, POST /api/show, POST
 /api/chat (NDJSON stream or one JSON object). `hang_on` makes chosen paths take the request and never
 answer (a model loading, a busy server), `drip_on` answer a byte at a time; `silent_server` never
-answers anything. Like Ollama, it refuses a `keep_alive` string that is no Go duration ("-1"), and a
+answers anything. A whole (unstreamed) reply carries its first token's `logprobs` when asked, from
+version 0.12.11 on. Like Ollama, it refuses a `keep_alive` string that is no Go duration ("-1"), and a
 `thinks` model spends its tokens thinking unless the request says `"think": false`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 import threading
@@ -29,6 +31,8 @@ class Script:
     models: list[str] = field(default_factory=lambda: ["qwen2.5:7b"])
     replies: list[str] = field(default_factory=list)  # popped in order; the last one repeats
     verdict: str = "yes"  # the reply to the grounder's yes/no checks
+    p_yes: float | None = None  # how sure of "yes" the model is (default: 0.9 for a "yes" verdict, else 0.1)
+    version: str = "0.13.0"  # from 0.12.11 on, Ollama returns the reply's logprobs when asked
     first_token_delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)  # what GET /api/ps lists as held in memory
@@ -83,7 +87,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             if self._hang():
                 return
             if self.path == "/api/version":
-                self._json(200, {"version": "0.12.6"})
+                self._json(200, {"version": script.version})
             elif self.path == "/api/tags":
                 self._json(200, {"models": [_tag(m) for m in script.models]})
             elif self.path == "/api/ps":
@@ -111,7 +115,10 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 reply = ""  # num_predict spent in message.thinking
             time.sleep(script.first_token_delay)
             if body.get("stream", True) is False:
-                return self._json(200, _chunk(name, reply, done=True))
+                whole = _chunk(name, reply, done=True)
+                if body.get("logprobs") and _version(script.version) >= LOGPROBS_SINCE:
+                    whole["logprobs"] = _logprobs(script, reply, body.get("top_logprobs", 0))
+                return self._json(200, whole)
             self.send_response(200)
             self.send_header("Content-Type", "application/x-ndjson")
             self.send_header("Transfer-Encoding", "chunked")
@@ -173,6 +180,27 @@ def _chunk(model: str, content: str, *, done: bool) -> dict[str, Any]:
         chunk.update(done_reason="stop", total_duration=1_000_000, load_duration=1000, prompt_eval_count=300,
                      prompt_eval_duration=1000, eval_count=20, eval_duration=1000)  # fmt: skip
     return chunk
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split("."))
+
+
+LOGPROBS_SINCE = (0, 12, 11)
+
+
+def _logprobs(script: Script, reply: str, top: int) -> list[dict[str, Any]]:
+    """The first reply token's log probability and its `top` likeliest alternatives, as Ollama sends them
+    (a scripted verdict is one token)."""
+    p_yes = script.p_yes if script.p_yes is not None else 0.9 if script.verdict == "yes" else 0.1
+    share = 0.99  # of the probability on yes or no, in any spelling; the rest on another word
+    others = {"Yes": share * p_yes * 0.7, " yes": share * p_yes * 0.3, "No": share * (1 - p_yes) * 0.9,
+              " no": share * (1 - p_yes) * 0.1, "The": 1 - share}  # fmt: skip
+    ranked = sorted(others.items(), key=lambda kv: -kv[1])[:top]
+    alts = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in ranked if p > 0]
+    chosen = "Yes" if reply.lower().startswith("yes") else "No"
+    return [{"token": chosen, "logprob": math.log(max(others[chosen], 1e-9)), "bytes": list(chosen.encode()),
+             "top_logprobs": alts}]  # fmt: skip
 
 
 class _Server(ThreadingHTTPServer):

@@ -13,6 +13,7 @@ import pytest
 
 from bot import Bot, BotError
 from bot.backends import create_backend
+from bot.doctor import run_checks
 from bot.settings import Settings
 from tests.ollama_standin import Script, standin_ollama
 
@@ -47,6 +48,46 @@ def test_hallucinated_number_from_ollama_never_reaches_the_user(embedded_bot: Bo
     chat = [r for r in script.requests if r["path"] == "/api/chat"][0]
     assert chat["stream"] is True and chat["keep_alive"] == "10m"
     assert chat["options"]["num_ctx"] >= 2048 and chat["options"]["num_predict"] == 200
+
+
+@pytest.mark.parametrize(
+    ("version", "verdict", "p_yes", "expected"),
+    [
+        ("0.13.0", "yes", 0.3, 0.3),  # how sure the model is, not the word it happened to pick
+        ("0.13.0", "no", 0.8, 0.8),
+        ("0.12.6", "yes", 0.3, 1.0),  # before 0.12.11 Ollama ignores `logprobs`: the word is all there is
+        ("0.12.6", "no", 0.8, 0.0),
+    ],
+)
+def test_yes_no_checks_read_ollamas_token_probabilities(
+    version: str, verdict: str, p_yes: float, expected: float
+) -> None:
+    """Every check read the reply word alone (1.0 or 0.0), so the cut calibrated on the bundled model's
+    probabilities meant nothing on Ollama."""
+    script = Script(replies=["x"], verdict=verdict, p_yes=p_yes, version=version)
+    question = [{"role": "user", "content": "Does the text answer it? Reply with one word: yes or no."}]
+    with standin_ollama(script) as host:
+        backend = create_backend(Settings.resolve(backend="ollama", ollama_host=host))
+        assert backend.yes_probability(question, num_ctx=2048) == pytest.approx(expected)
+    chat = script.requests[-1]
+    assert chat["stream"] is False and chat["think"] is False
+    assert chat["logprobs"] is True and chat["top_logprobs"] == 20 and chat["options"]["num_predict"] == 2
+
+
+def test_doctor_says_when_ollama_is_too_old_for_token_probabilities() -> None:
+    for version, old in (("0.12.6", True), ("0.12.11", False), ("0.13.0-rc1", False)):
+        with standin_ollama(Script(replies=["x"], version=version)) as host:
+            line = next(line for _, line in run_checks(ollama_host=host) if line.startswith("Ollama "))
+        assert line.startswith(f"Ollama {version} answers at") and ("older than 0.12.11" in line) is old, line
+
+
+def test_a_hesitant_yes_from_ollama_is_no_yes(embedded_bot: Bot) -> None:
+    """A right answer needs the model's yes that the evidence shows it: one it gives at 0.4 is a no."""
+    right = "North Korea has a military of approximately 1.2 million personnel [1]."
+    question = "How large is North Korea's military?"
+    for p_yes, refused in ((0.9, False), (0.4, True)):
+        with standin_ollama(Script(replies=[right], p_yes=p_yes)) as host:
+            assert ollama_bot(embedded_bot, host).ask(question).refused is refused, p_yes
 
 
 def test_unreachable_host_says_how_to_fix(embedded_bot: Bot) -> None:

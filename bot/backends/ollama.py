@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
@@ -11,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import Backend, Message
+from bot.backends.base import YES_NO_TOKENS, Backend, Message
 from bot.errors import BotError, Timeout
 from bot.settings import Settings
 
@@ -20,6 +21,13 @@ ERROR_CHARS = 300  # of an error reply shown to the user: enough for Ollama's ow
 # `--backend auto` waits at most this long for /api/version plus /api/tags (limit: 2 s). 1.8 left too little
 # for the rest of the choice on a busy machine (2.06 s in a CI run that shared its cores).
 AUTO_BUDGET = 1.5
+TOP_LOGPROBS = 20  # Ollama's most: "yes" and "no" (any case, with or without a space) are among them
+LOGPROBS_SINCE = (0, 12, 11)  # the first Ollama whose /api/chat returns token log probabilities
+
+
+def gives_logprobs(version: str) -> bool:
+    """Does an Ollama of this version ("0.12.11", "0.13.0-rc1") return token log probabilities?"""
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3]) >= LOGPROBS_SINCE
 
 
 class _NoAnswer(Exception):
@@ -212,16 +220,53 @@ class OllamaBackend(Backend):
         )
 
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
-        import ollama
         from llama_index.core.llms import ChatMessage
 
-        chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
-        started = False
-        try:
+        def pieces() -> Iterator[str]:
+            chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
             for response in self._llm(num_ctx, max_tokens).stream_chat(chat):
                 if response.delta:
-                    started = True
                     yield response.delta
+
+        return self._guarded(pieces())
+
+    def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
+        """P(yes) / (P(yes) + P(no)) over the first reply token's likeliest alternatives, as the embedded
+        backend reads them from its logits, so the grounder's cut means the same on both. Ollama returns
+        them since 0.12.11; an older one ignores the request, and its one-word reply counts 1.0 or 0.0."""
+        import ollama
+
+        def ask() -> Iterator[Any]:
+            yield ollama.Client(host=self.host, timeout=self.ttft_timeout).chat(
+                model=self.model,
+                messages=messages,
+                think=False,
+                logprobs=True,
+                top_logprobs=TOP_LOGPROBS,
+                keep_alive=self.keep_alive,
+                options={"num_ctx": num_ctx, "num_predict": YES_NO_TOKENS, "temperature": 0.0},
+            )
+
+        response = next(self._guarded(ask()))
+        first = response.logprobs[0] if response.logprobs else None
+        if first is None or not first.top_logprobs:
+            word = response.message.content.strip().lower()
+            return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
+        p = {"yes": 0.0, "no": 0.0}
+        for alt in first.top_logprobs:
+            if (word := alt.token.strip().lower()) in p:
+                p[word] += math.exp(alt.logprob)
+        return p["yes"] / (p["yes"] + p["no"]) if p["yes"] + p["no"] else None
+
+    def _guarded(self, replies: Iterator[Any]) -> Iterator[Any]:
+        """`replies` from /api/chat, with what can go wrong on the way told as Ollama's problem and its fix."""
+        import ollama
+
+        started = False
+        try:
+            for reply in replies:
+                started = True
+                yield reply
         except ollama.ResponseError as err:
             raise self._refused(err.status_code, " ".join(str(err.error).split())) from None
         except (httpx.ConnectError, ConnectionError):
