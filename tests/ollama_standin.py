@@ -251,3 +251,28 @@ def silent_server() -> Iterator[str]:
         listener.close()
         for conn in accepted:
             conn.close()
+
+
+@contextmanager
+def unreachable_server() -> Iterator[str]:
+    """An address where connecting times out, as behind a firewall that drops packets: a listening socket
+    whose queue of connections waiting to be accepted is full, so the kernel drops new handshakes; yields
+    the base URL."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    waiting = []
+    for _ in range(QUEUE_FILLERS):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        waiting.append(client)
+    time.sleep(0.2)  # the handshakes that fit complete
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for client in waiting:
+            client.close()
+        listener.close()
+
+
+QUEUE_FILLERS = 4  # more than a backlog of 0 holds (Linux keeps one)

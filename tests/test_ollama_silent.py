@@ -7,6 +7,7 @@ that stays silent (busy). `--backend auto` must give up on a hung server within 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from bot.backends import Backend, create_backend, with_deadlines
 from bot.backends.embedded import EmbeddedBackend
 from bot.backends.ollama import OllamaBackend
 from bot.settings import Settings
-from tests.ollama_standin import Script, silent_server, standin_ollama
+from tests.ollama_standin import Script, silent_server, standin_ollama, unreachable_server
 
 TTFT = 1.0  # BOT_TTFT_TIMEOUT for these tests
 PROBING = 2.0  # /api/version and /api/ps, one second each at most
@@ -42,7 +43,7 @@ def first_token_failure(ollama: OllamaBackend, *, deadlines: bool = True) -> tup
         )
     with pytest.raises(BotError) as err:
         list(chunks)
-    answering = "does not answer" not in str(err.value)
+    answering = not re.search("does not answer|Nothing at", str(err.value))
     assert isinstance(err.value, Timeout) == answering, (type(err.value), str(err.value))
     return str(err.value), time.monotonic() - started
 
@@ -59,6 +60,19 @@ def test_hung_server_is_told_apart_from_loading(tmp_path: Path) -> None:
         "restart it (`ollama serve`) or use --backend embedded."
     )
     assert_reported_in_time(elapsed)
+
+
+def test_an_address_that_takes_no_connection_is_not_called_a_hung_server(tmp_path: Path) -> None:
+    """A firewall that drops packets was reported as an Ollama that "accepted the connection"."""
+    with unreachable_server() as host:
+        message, elapsed = first_token_failure(backend(tmp_path, host))
+        chosen = create_backend(Settings.resolve(corpus=tmp_path, backend="auto", ollama_host=host))
+    assert message == (
+        f"Nothing at {host} accepted a connection in time (a firewall dropping it, or a wrong host or port): "
+        "check OLLAMA_HOST and that Ollama runs there, or use --backend embedded."
+    )
+    assert_reported_in_time(elapsed)
+    assert chosen.name == "embedded" and "Nothing at" in chosen.note
 
 
 def test_hung_server_is_reported_in_time_without_the_bots_deadlines(tmp_path: Path) -> None:

@@ -31,7 +31,12 @@ def gives_logprobs(version: str) -> bool:
 
 
 class _NoAnswer(Exception):
-    """The server took the request but sent nothing back in time."""
+    """Nothing came back in time: from a server that took the connection, or (`connected` False) from an
+    address where nothing took it (a firewall that drops packets, a wrong host)."""
+
+    def __init__(self, path: str, *, connected: bool) -> None:
+        super().__init__(path)
+        self.connected = connected
 
 
 def _full_name(model: str) -> str:
@@ -84,7 +89,12 @@ class OllamaBackend(Backend):
             "--backend embedded."
         )
 
-    def _silent(self, path: str) -> BotError:
+    def _silent(self, path: str, *, connected: bool = True) -> BotError:
+        if not connected:
+            return BotError(
+                f"Nothing at {self.shown} accepted a connection in time (a firewall dropping it, or a wrong host "
+                "or port): check OLLAMA_HOST and that Ollama runs there, or use --backend embedded."
+            )
         return BotError(
             f"Ollama at {self.shown} accepted the connection but does not answer (not even {path}): "
             "restart it (`ollama serve`) or use --backend embedded."
@@ -112,10 +122,16 @@ class OllamaBackend(Backend):
         Raises _NoAnswer on a timeout, httpx.HTTPError or ValueError on anything else that goes wrong.
         """
         box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+        connected = threading.Event()
+
+        def trace(event: str, _info: dict[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                connected.set()
 
         def fetch() -> None:
             try:
-                response = httpx.get(f"{self.host}{path}", timeout=timeout)
+                with httpx.Client(timeout=timeout) as client:
+                    response = client.get(f"{self.host}{path}", extensions={"trace": trace})
                 response.raise_for_status()
                 box.put((True, response.json()))
             except Exception as err:  # noqa: BLE001 - handed to the waiting thread
@@ -125,11 +141,11 @@ class OllamaBackend(Backend):
         try:
             ok, value = box.get(timeout=max(timeout, 0.001))
         except queue.Empty:
-            raise _NoAnswer(path) from None
+            raise _NoAnswer(path, connected=connected.is_set()) from None
         if ok:
             return value
         if isinstance(value, httpx.TimeoutException):
-            raise _NoAnswer(path) from None
+            raise _NoAnswer(path, connected=connected.is_set()) from None
         raise value
 
     def pulled_models(self, timeout: float) -> list[str]:
@@ -155,8 +171,8 @@ class OllamaBackend(Backend):
     def version(self, timeout: float = PROBE_TIMEOUT) -> str:
         try:
             return self._get_json("/api/version", timeout)["version"]
-        except _NoAnswer:
-            raise self._silent("/api/version") from None
+        except _NoAnswer as err:
+            raise self._silent("/api/version", connected=err.connected) from None
         except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as err:
             raise self._answered_wrongly("/api/version", err) from None
         except httpx.HTTPError:
