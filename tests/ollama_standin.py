@@ -116,7 +116,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             time.sleep(script.first_token_delay)
             if body.get("stream", True) is False:
                 whole = _chunk(name, reply, done=True)
-                if body.get("logprobs") and _version(script.version) >= LOGPROBS_SINCE:
+                if reply and body.get("logprobs") and _version(script.version) >= LOGPROBS_SINCE:
                     whole["logprobs"] = _logprobs(script, reply, body.get("top_logprobs", 0))
                 return self._json(200, whole)
             self.send_response(200)
@@ -183,7 +183,7 @@ def _chunk(model: str, content: str, *, done: bool) -> dict[str, Any]:
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in text.split("."))
+    return tuple(int(n) for n in re.findall(r"\d+", text)[:3])  # "0.13.0-rc1" is 0.13.0
 
 
 LOGPROBS_SINCE = (0, 12, 11)
@@ -256,8 +256,8 @@ def silent_server() -> Iterator[str]:
 @contextmanager
 def unreachable_server() -> Iterator[str]:
     """An address where connecting times out, as behind a firewall that drops packets: a listening socket
-    whose queue of connections waiting to be accepted is full, so the kernel drops new handshakes; yields
-    the base URL."""
+    whose queue of connections waiting to be accepted is full, so Linux drops new handshakes; yields the
+    base URL."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=0)
     port = listener.getsockname()[1]
     waiting = []

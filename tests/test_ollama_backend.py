@@ -11,7 +11,7 @@ from pathlib import Path
 import ollama
 import pytest
 
-from bot import Bot, BotError
+from bot import Bot, BotError, Timeout
 from bot.backends import create_backend
 from bot.doctor import run_checks
 from bot.settings import Settings
@@ -74,8 +74,16 @@ def test_yes_no_checks_read_ollamas_token_probabilities(
     assert chat["logprobs"] is True and chat["top_logprobs"] == 20 and chat["options"]["num_predict"] == 2
 
 
+def test_a_yes_no_check_that_gets_no_reply_says_why(tmp_path: Path) -> None:
+    script = Script(replies=["x"], hang_on=("/api/chat",))
+    question = [{"role": "user", "content": "Does the text answer it? Reply with one word: yes or no."}]
+    with standin_ollama(script) as host, pytest.raises(Timeout, match="still loading qwen2.5:7b"):
+        settings = Settings.resolve(corpus=tmp_path, backend="ollama", ollama_host=host, ttft_timeout=1.0)
+        create_backend(settings).yes_probability(question, num_ctx=2048)
+
+
 def test_doctor_says_when_ollama_is_too_old_for_token_probabilities() -> None:
-    for version, old in (("0.12.6", True), ("0.12.11", False), ("0.13.0-rc1", False)):
+    for version, old in (("0.12.6", True), ("0.12.11", False), ("0.13.0-rc1", False), ("0.0.0", False)):
         with standin_ollama(Script(replies=["x"], version=version)) as host:
             line = next(line for _, line in run_checks(ollama_host=host) if line.startswith("Ollama "))
         assert line.startswith(f"Ollama {version} answers at") and ("older than 0.12.11" in line) is old, line

@@ -68,7 +68,7 @@ def test_an_address_that_takes_no_connection_is_not_called_a_hung_server(tmp_pat
         message, elapsed = first_token_failure(backend(tmp_path, host))
         chosen = create_backend(Settings.resolve(corpus=tmp_path, backend="auto", ollama_host=host))
     assert message == (
-        f"Nothing at {host} accepted a connection in time (a firewall dropping it, or a wrong host or port): "
+        f"Nothing at {host} accepted a connection in time (a firewall dropping it, or a wrong host): "
         "check OLLAMA_HOST and that Ollama runs there, or use --backend embedded."
     )
     assert_reported_in_time(elapsed)

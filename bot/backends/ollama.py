@@ -21,13 +21,15 @@ ERROR_CHARS = 300  # of an error reply shown to the user: enough for Ollama's ow
 # `--backend auto` waits at most this long for /api/version plus /api/tags (limit: 2 s). 1.8 left too little
 # for the rest of the choice on a busy machine (2.06 s in a CI run that shared its cores).
 AUTO_BUDGET = 1.5
-TOP_LOGPROBS = 20  # Ollama's most: "yes" and "no" (any case, with or without a space) are among them
+TOP_LOGPROBS = 20  # Ollama's most: "yes" and "no" in their spellings ("Yes", " yes") are usually among them
 LOGPROBS_SINCE = (0, 12, 11)  # the first Ollama whose /api/chat returns token log probabilities
 
 
 def gives_logprobs(version: str) -> bool:
-    """Does an Ollama of this version ("0.12.11", "0.13.0-rc1") return token log probabilities?"""
-    return tuple(int(n) for n in re.findall(r"\d+", version)[:3]) >= LOGPROBS_SINCE
+    """Does an Ollama of this version ("0.12.11", "0.13.0-rc1") return token log probabilities? A build
+    from source says "0.0.0": it is taken to be new."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", str(version))[:3])
+    return numbers >= LOGPROBS_SINCE or not any(numbers)
 
 
 class _NoAnswer(Exception):
@@ -59,6 +61,7 @@ class OllamaBackend(Backend):
         keep = settings.keep_alive
         self.keep_alive: str | int = int(keep) if re.fullmatch(r"-?\d+", keep) else keep
         self.ttft_timeout = settings.ttft_timeout
+        self._client: Any = None  # the `ollama` client of the yes/no checks, made on first use
 
     @property
     def label(self) -> str:
@@ -92,8 +95,8 @@ class OllamaBackend(Backend):
     def _silent(self, path: str, *, connected: bool = True) -> BotError:
         if not connected:
             return BotError(
-                f"Nothing at {self.shown} accepted a connection in time (a firewall dropping it, or a wrong host "
-                "or port): check OLLAMA_HOST and that Ollama runs there, or use --backend embedded."
+                f"Nothing at {self.shown} accepted a connection in time (a firewall dropping it, or a wrong "
+                "host): check OLLAMA_HOST and that Ollama runs there, or use --backend embedded."
             )
         return BotError(
             f"Ollama at {self.shown} accepted the connection but does not answer (not even {path}): "
@@ -248,12 +251,15 @@ class OllamaBackend(Backend):
 
     def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
         """P(yes) / (P(yes) + P(no)) over the first reply token's likeliest alternatives, as the embedded
-        backend reads them from its logits, so the grounder's cut means the same on both. Ollama returns
-        them since 0.12.11; an older one ignores the request, and its one-word reply counts 1.0 or 0.0."""
+        backend reads them from its logits, so the grounder's cut is on the same scale on both. Ollama
+        returns them since 0.12.11; an older one ignores the request, and then, as when neither word is
+        among the alternatives, the reply word counts: 1.0 or 0.0, None if it is neither."""
         import ollama
 
         def ask() -> Iterator[Any]:
-            yield ollama.Client(host=self.host, timeout=self.ttft_timeout).chat(
+            if self._client is None:
+                self._client = ollama.Client(host=self.host, timeout=self.ttft_timeout)
+            yield self._client.chat(
                 model=self.model,
                 messages=messages,
                 think=False,
@@ -264,15 +270,14 @@ class OllamaBackend(Backend):
             )
 
         response = next(self._guarded(ask()))
-        first = response.logprobs[0] if response.logprobs else None
-        if first is None or not first.top_logprobs:
-            word = response.message.content.strip().lower()
-            return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
         p = {"yes": 0.0, "no": 0.0}
-        for alt in first.top_logprobs:
+        for alt in (response.logprobs[0].top_logprobs or []) if response.logprobs else []:
             if (word := alt.token.strip().lower()) in p:
                 p[word] += math.exp(alt.logprob)
-        return p["yes"] / (p["yes"] + p["no"]) if p["yes"] + p["no"] else None
+        if p["yes"] + p["no"]:
+            return p["yes"] / (p["yes"] + p["no"])
+        word = (response.message.content or "").strip().lower()
+        return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
 
     def _guarded(self, replies: Iterator[Any]) -> Iterator[Any]:
         """`replies` from /api/chat, with what can go wrong on the way told as Ollama's problem and its fix."""
