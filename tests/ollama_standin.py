@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 CREATED = "2026-11-22T12:00:00.000000Z"
+LOGPROBS_SINCE = (0, 12, 11)  # the first Ollama that returns token log probabilities when asked
+QUEUE_FILLERS = 4  # more than a backlog of 0 holds (Linux keeps one)
 
 
 @dataclass
@@ -186,9 +188,6 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", text)[:3])  # "0.13.0-rc1" is 0.13.0
 
 
-LOGPROBS_SINCE = (0, 12, 11)
-
-
 def _logprobs(script: Script, reply: str, top: int) -> list[dict[str, Any]]:
     """The first reply token's log probability and its `top` likeliest alternatives, as Ollama sends them
     (a scripted verdict is one token)."""
@@ -273,6 +272,3 @@ def unreachable_server() -> Iterator[str]:
         for client in waiting:
             client.close()
         listener.close()
-
-
-QUEUE_FILLERS = 4  # more than a backlog of 0 holds (Linux keeps one)

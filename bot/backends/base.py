@@ -51,9 +51,15 @@ class Backend(ABC):
         """How likely the model's one-word reply is "yes" rather than "no". The grounder compares it with
         a cut calibrated on the eval set; a backend that exposes no token probabilities gives its reply
         as 1.0 or 0.0 (None when the reply is neither word)."""
-        reply = "".join(self.stream_chat(messages, max_tokens=YES_NO_TOKENS, num_ctx=num_ctx))
-        word = reply.strip().lower()
-        return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
+        return word_probability(
+            "".join(self.stream_chat(messages, max_tokens=YES_NO_TOKENS, num_ctx=num_ctx))
+        )
+
+
+def word_probability(reply: str) -> float | None:
+    """A yes/no reply read without token probabilities: 1.0 for yes, 0.0 for no, None for neither."""
+    word = reply.strip().lower()
+    return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
 
 
 BackendFactory = Callable[[Settings], Backend]

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bot.backends.base import YES_NO_TOKENS, Backend, Message
+from bot.backends.base import YES_NO_TOKENS, Backend, Message, word_probability
 from bot.errors import BotError, Timeout
 from bot.settings import Settings
 
@@ -276,8 +276,7 @@ class OllamaBackend(Backend):
                 p[word] += math.exp(alt.logprob)
         if p["yes"] + p["no"]:
             return p["yes"] / (p["yes"] + p["no"])
-        word = (response.message.content or "").strip().lower()
-        return 1.0 if word.startswith("yes") else 0.0 if word.startswith("no") else None
+        return word_probability(response.message.content or "")
 
     def _guarded(self, replies: Iterator[Any]) -> Iterator[Any]:
         """`replies` from /api/chat, with what can go wrong on the way told as Ollama's problem and its fix."""
