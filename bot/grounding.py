@@ -100,11 +100,11 @@ _META_SUFFIX = re.compile(
 )
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|nothing|without|cannot)\b|n[’']t\b", re.I)
 _NOT_ONLY = re.compile(r"\bnot only\b", re.I)
+# In lower case: "States" in "the United States" is a name, not a speech verb
 _SPEECH = re.compile(
     r"\b(?:said|says|say|stated|states|told|tells|confirmed|confirms|announced|announces|explained|"
     r"explains|elaborates|elaborated|noted|notes|claimed|claims|warned|warns|highlighted|highlights|"
-    r"suggested|suggests|indicated|indicates|reported|reports|added|believes|believed|according to)\b",
-    re.I,
+    r"suggested|suggests|indicated|indicates|reported|reports|added|believes|believed|[Aa]ccording to)\b"
 )
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
@@ -122,7 +122,10 @@ _OFFICE_QUESTION = re.compile(
 _ORG_NOUNS = "company|firm|group|union|city|council|party|agency|bank|government|ministry|board"
 _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer
 # A name right after a preposition of direction or place: "… delivered 13,000 containers … to Russia".
-_DIRECTED = re.compile(r"\b(to|from|into|in)\s+(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")
+# "to Russia", and "to aid Russia": help goes one way as goods do
+_DIRECTED = re.compile(
+    r"\b(to|from|into|in)\s+(?:(?<=to\s)(?!the\b)[a-z]{3,}\s+)?(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+)
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 # A whole sentence ends in . ! or ? (perhaps inside a quote or bracket); a snippet cut off with "..." does not.
@@ -448,8 +451,9 @@ def _speakers(text: str) -> set[str]:
 
 
 def _directions(text: str) -> list[tuple[str, str, str]]:
-    """(name, preposition, name) for each name right after "to", "from", "into" or "in", with the nearest
-    name before it: "North Korea has delivered … missiles to Russia" -> (North Korea, to, Russia)."""
+    """(name, preposition, name) for each name right after "to" (or "to" and a verb: "to aid"), "from",
+    "into" or "in", with the nearest name before it: "North Korea has delivered … missiles to Russia" and
+    "North Korea … has sent troops to aid Russia" -> (North Korea, to, Russia)."""
     text = strip_citations(text)
     found = []
     for match in _DIRECTED.finditer(text):

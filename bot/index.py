@@ -80,6 +80,15 @@ class SyncReport:
         """One line per skipped file, then the other warnings."""
         return [str(s) for s in self.skipped] + self.warnings
 
+    def written_elsewhere(self, names: list[str]) -> None:
+        """Another ingest of the same corpus wrote these very versions first: this one changed nothing of
+        them, and two ingests started together must not both say they added them."""
+        for name in names:
+            for found in (self.added, self.changed):
+                if name in found:
+                    found.remove(name)
+                    self.unchanged.append(name)
+
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
@@ -389,7 +398,10 @@ class ArticleIndex:
                     with conn.transaction():
                         delete_articles(conn, target, [name])
                 _set_titles_and_dates(conn, target, redate, report)
-                report.chunks_embedded = index._add(conn, to_embed, settings, chunking, progress, bulk=bulk)
+                report.chunks_embedded, elsewhere = index._add(
+                    conn, to_embed, settings, chunking, progress, bulk=bulk
+                )
+                report.written_elsewhere(elsewhere)
             report.index_seconds = target.build_search_indexes()  # also those an interrupted load left out
             if rebuild:
                 store.replace_with(target)
@@ -444,9 +456,10 @@ class ArticleIndex:
         progress: bool,
         *,
         bulk: bool = False,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
+        """Passages embedded, and the articles another ingest had written meanwhile (see `write`)."""
         if not articles:  # the usual case when asking: skip importing LlamaIndex's splitter (~1 s)
-            return 0
+            return 0, []
         from llama_index.core import Document
         from llama_index.core.node_parser import SentenceSplitter
         from llama_index.core.utils import get_tokenizer
@@ -471,8 +484,8 @@ class ArticleIndex:
             prepared.append(Prepared(article, passages, evidence_windows(article.text, passages)))
         total = sum(len(p.passages) for p in prepared)
         with tqdm(total=total, desc="Embedding passages", unit="passage", disable=not progress) as bar:
-            self.write(conn, self._embedded(prepared, bar), chunking, bulk=bulk)
-        return total
+            elsewhere = self.write(conn, self._embedded(prepared, bar), chunking, bulk=bulk)
+        return total, elsewhere
 
     def _embedded(self, prepared: list[Prepared], bar: tqdm[Any]) -> Iterator[Prepared]:
         """`prepared` with vectors, embedded EMBED_GROUP texts at a time (a window repeated in the group
@@ -496,37 +509,38 @@ class ArticleIndex:
 
     def write(
         self, conn: psycopg.Connection[Any], items: Iterable[Prepared], chunking: str, *, bulk: bool = False
-    ) -> None:
+    ) -> list[str]:
         """Write embedded articles: one transaction per article, or in a bulk load, groups of whole
         articles of about BULK_COMMIT_PASSAGES passages, every other group on a second connection in a
-        thread: a single writer keeps one server process busy and leaves the other core idle."""
+        thread: a single writer keeps one server process busy and leaves the other core idle. Returns the
+        articles left as they were because another ingest had written the same version meanwhile."""
         if not bulk:
-            for item in items:
-                self._write_group(conn, [item], chunking)
-            return
+            return [name for item in items for name in self._write_group(conn, [item], chunking)]
         from concurrent.futures import Future, ThreadPoolExecutor
 
         with self.store.writer() as second, ThreadPoolExecutor(1) as other:
             second.execute("SET synchronous_commit = off")  # see _write_group
-            pending: Future[None] | None = None
+            pending: Future[list[str]] | None = None
+            elsewhere: list[str] = []
             try:
                 for group in _bulk_groups(items):
                     if pending is None:
                         pending = other.submit(self._write_group, second, group, chunking)
                     else:
-                        self._write_group(conn, group, chunking)
-                        pending.result()
+                        elsewhere += self._write_group(conn, group, chunking)
+                        elsewhere += pending.result()
                         pending = None
                 if pending is not None:
-                    pending.result()
+                    elsewhere += pending.result()
             except BaseException:
                 if pending is not None and not pending.done():
                     second.cancel_safe()  # the other group rolls back before its connection closes
                     with contextlib.suppress(Exception):
                         pending.result()
                 raise
+        return elsewhere
 
-    def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> None:
+    def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> list[str]:
         """Whole articles in one transaction, rows in with binary COPY: readers and a crash see each
         article wholly old or wholly new. The ingest connection commits without waiting for the disk
         (synchronous_commit off): a server crash may lose the last moments of commits, never part of an
@@ -548,9 +562,12 @@ class ArticleIndex:
                 )
             )
             # the other process may have written this very version meanwhile
-            group = [p for p in group if known.get(p.article.name) != (p.article.sha256, chunking)]
+            elsewhere = [
+                p.article.name for p in group if known.get(p.article.name) == (p.article.sha256, chunking)
+            ]
+            group = [p for p in group if p.article.name not in elsewhere]
             if not group:
-                return
+                return elsewhere
             replaced = [p.article.name for p in group if p.article.name in known]
             if replaced:
                 delete_articles(conn, self.store, replaced)
@@ -590,6 +607,7 @@ class ArticleIndex:
                         for (start, end), (first, last) in _by_sentence(p.windows):
                             hashes = int8_array_bytes([window_hash(w[2]) for w in p.windows[first:last]])
                             copy.write_row((p.article.name, start, end, hashes, half[first:last].tobytes()))
+        return elsewhere
 
     # -- reading stored vectors ------------------------------------------------------------------
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from gradio_client import Client, handle_file
 
 from bot import Bot
+from bot.index import ArticleIndex
 from bot.ui import launch
 from tests.conftest import ScriptedBackend
 from tests.scripted_plugin import plugin_env, start_bot
@@ -88,3 +92,38 @@ def test_two_cli_ingests_and_a_ui_reindex_while_asking(embedded_bot: Bot, tmp_pa
     assert sorted(seen) == seen and seen[-1] <= total
     assert len(bot.articles) == total and inconsistent_articles(bot.index) == []
     assert not bot.index.store.staging().exists()
+
+
+@pytest.mark.parametrize("stored", [0, FIRST], ids=["bulk load", "one by one"])
+def test_two_ingests_started_together_do_not_both_add_the_same_articles(
+    embedded_bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: int
+) -> None:
+    """The second ingest reads the corpus, then the first writes every article before it does: the second
+    says they were unchanged, not "added" as the first did (deterministic: the first runs inside the
+    second's write)."""
+    corpus = tmp_path / "corpus"
+    write_articles(corpus, range(stored))
+    settings = replace(
+        embedded_bot.settings,
+        corpus=corpus,
+        data_dir=tmp_path / "data",
+        database_url=embedded_bot.settings.database_url or embedded_bot.index.store.url,
+        database_schema=None,
+    )
+    if stored:
+        ArticleIndex.sync(settings, embedded_bot.embedder)
+    write_articles(corpus, range(stored, stored + LATER))
+    new = sorted(f"art{i:03d}.txt" for i in range(stored, stored + LATER))
+    original, first = ArticleIndex.write, []
+
+    def first_ingest_writes_meanwhile(self: ArticleIndex, *args: Any, **kwargs: Any) -> list[str]:
+        if not first:
+            first.append(None)
+            first[0] = ArticleIndex.sync(settings, embedded_bot.embedder)[1]
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ArticleIndex, "write", first_ingest_writes_meanwhile)
+    index, second = ArticleIndex.sync(settings, embedded_bot.embedder)
+    assert sorted(first[0].added) == new, first[0].summary()
+    assert second.added == [] and len(second.unchanged) == stored + LATER, second.summary()
+    assert index.store.read("SELECT count(*) FROM {s}.articles")[0][0] == stored + LATER

@@ -14,6 +14,7 @@ from bot.grounding import (
     Evidence,
     _echoed,
     _mend_cut_abbreviation,
+    _speakers,
     _swapped,
     answers_kind,
     clean_sentence,
@@ -458,6 +459,11 @@ def test_a_quote_that_sends_things_the_other_way_does_not_answer() -> None:
         "participate in the ongoing Ukraine war, marking a significant shift in Russia’s military operations."
     )
     assert not _swapped("North Korea sent troops to Russia to fight in the Ukraine war.", rome)
+    # help goes one way too: "to aid Russia"
+    aid = "North Korea has not only provided logistical support but has also sent troops to aid Russia in the conflict."
+    assert _swapped("Russia has provided logistical support and sent troops to aid North Korea.", aid)
+    assert not _swapped("North Korea sent troops to help Russia.", aid)
+    assert not _swapped("North Korea sent troops to Russia.", aid)
 
 
 VOTE = (
@@ -614,3 +620,12 @@ def test_a_claim_rests_on_a_sentence_the_model_was_shown(embedded_bot: Bot) -> N
     claim = "Sundar Pichai is the CEO of Google."
     assert grounder.support(claim, replace(check, shown=[closest, other])).evidence == closest
     assert grounder.support(claim, replace(check, shown=[other])).evidence == other
+
+
+def test_a_speaker_is_named_before_a_speech_verb_in_lower_case() -> None:
+    """ "States" in "the United States" is a name, not a speech verb: a claim that names the United
+    States was asked to rest on a sentence naming "United"."""
+    assert _speakers("Can its missiles reach the United States yet?") == set()
+    assert _speakers("North Korea's missiles cannot reach the United States yet.") == set()
+    assert _speakers("Lloyd Austin confirmed the deployment.") == {"Lloyd", "Austin"}
+    assert _speakers("According to CNN's analysts, it is a first.") == {"CNN"}
