@@ -122,9 +122,10 @@ _OFFICE_QUESTION = re.compile(
 _ORG_NOUNS = "company|firm|group|union|city|council|party|agency|bank|government|ministry|board"
 _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" holds it no longer
 # A name right after a preposition of direction or place: "… delivered 13,000 containers … to Russia".
-# "to Russia", and "to aid Russia": help goes one way as goods do
+# "to Russia", and "to aid Russia": help goes one way as goods do (not "to meet", "to face": both ways)
 _DIRECTED = re.compile(
-    r"\b(to|from|into|in)\s+(?:(?<=to\s)(?!the\b)[a-z]{3,}\s+)?(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+    r"\b(to|from|into|in)\s+(?:(?<=\bto\s)(?:aid|help|support|assist|arm|supply|back)\s+)?(?:the\s+)?"
+    r"([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")

@@ -83,11 +83,10 @@ class SyncReport:
     def written_elsewhere(self, names: list[str]) -> None:
         """Another ingest of the same corpus wrote these very versions first: this one changed nothing of
         them, and two ingests started together must not both say they added them."""
-        for name in names:
-            for found in (self.added, self.changed):
-                if name in found:
-                    found.remove(name)
-                    self.unchanged.append(name)
+        elsewhere = set(names)
+        self.unchanged += [n for n in self.added + self.changed if n in elsewhere]
+        self.added = [n for n in self.added if n not in elsewhere]
+        self.changed = [n for n in self.changed if n not in elsewhere]
 
     def summary(self) -> str:
         return (

@@ -123,6 +123,7 @@ def test_two_ingests_started_together_do_not_both_add_the_same_articles(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ArticleIndex, "write", first_ingest_writes_meanwhile)
+    monkeypatch.setattr("bot.index.BULK_COMMIT_PASSAGES", 1)  # a bulk load's groups on both connections
     index, second = ArticleIndex.sync(settings, embedded_bot.embedder)
     assert sorted(first[0].added) == new, first[0].summary()
     assert second.added == [] and len(second.unchanged) == stored + LATER, second.summary()

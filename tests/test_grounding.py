@@ -464,6 +464,9 @@ def test_a_quote_that_sends_things_the_other_way_does_not_answer() -> None:
     assert _swapped("Russia has provided logistical support and sent troops to aid North Korea.", aid)
     assert not _swapped("North Korea sent troops to help Russia.", aid)
     assert not _swapped("North Korea sent troops to Russia.", aid)
+    # but meeting, facing or beating someone goes both ways: word order says nothing there
+    assert not _swapped("Biden is due to meet Xi Jinping.", "Xi Jinping is due to meet Biden.")
+    assert not _swapped("Spain will go on to face England.", "England advanced to face Spain.")
 
 
 VOTE = (
