@@ -735,16 +735,20 @@ class EvidenceSet:
         the claim and the question name and it does not: "The company's chief executive, Sandra Lee, said
         …" shows "Sandra Lee is the CEO of Brightline" (asked "Who is the CEO of Brightline?") only read
         after "Brightline Energy to build …". A name the question does not give stays the sentence's to
-        show: "South" from a sentence nearby does not make "South Korea and Russia" right."""
+        show: "South" from a sentence nearby does not make "South Korea and Russia" right. A year the
+        question names that only the article's date gives is shown with the date, as the rules read it
+        ("Who is the CEO of Facebook in 2021?" on "Facebook CEO Mark Zuckerberg …" of Nov 1, 2021)."""
         quote_lower, asked = ev.quote.lower(), question.lower()
+        dated = any(y not in ev.quote and ev.names_year(y) for y in _YEAR.findall(question))
+        shown = f"Article dated {ev.passage.date}: " if dated else ""
         subject = [
             n for n in self.names(claim) if contains_name(asked, n) and not contains_name(quote_lower, n)
         ]
         earlier = [e for e in self.items if e.passage is ev.passage and e.start < ev.start] if subject else []
         for e in sorted(earlier, key=lambda e: e.start, reverse=True):
             if any(contains_name(e.quote.lower(), n) for n in subject):
-                return f"{e.quote} {ev.quote}"
-        return ev.quote
+                return f"{shown}{e.quote} {ev.quote}"
+        return f"{shown}{ev.quote}"
 
     def neighbours(self, ev: Evidence) -> list[Evidence]:
         """`ev` with the sentences just before and after it in the same article, in reading order."""

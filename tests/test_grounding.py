@@ -377,7 +377,7 @@ def test_a_dated_article_speaks_of_its_year(embedded_bot: Bot, tmp_path: Path) -
     sentence = (
         "Ashleigh Barty beat Karolina Pliskova in three sets to win the women's singles title at Wimbledon."
     )
-    answers = {}
+    answers, checks = {}, {}
     for year, date in (("2021", "Jul 10, 2021"), ("2019", "Jul 14, 2019")):
         corpus = tmp_path / year
         corpus.mkdir()
@@ -385,7 +385,12 @@ def test_a_dated_article_speaks_of_its_year(embedded_bot: Bot, tmp_path: Path) -
         seeded = embedded_bot.for_corpus(corpus, tmp_path / f"data-{year}")
         bot = Bot(seeded.settings, seeded.embedder, seeded.index, ScriptedBackend(seeded.settings))
         answers[year] = ask_with_draft(bot, question, draft)
+        prompts = bot.backend.prompts  # type: ignore[attr-defined]
+        checks[year] = [m[-1]["content"] for m in prompts if m[-1]["content"].endswith("yes or no.")]
     assert not answers["2021"].refused and "Barty" in answers["2021"].text, answers["2021"]
+    # the model's check is shown the date the year comes from, as the rule reads it
+    assert checks["2021"], "no yes/no check was asked"
+    assert all(f"Article dated Jul 10, 2021: {sentence}" in c for c in checks["2021"]), checks["2021"]
     assert answers["2019"].refused, answers["2019"].text
     # a sentence that names another year speaks of that year, whatever the article's date
     passage = Passage(1, "w.txt", "Wimbledon", "Jul 10, 2021", sentence, 0, len(sentence), 1.0)
