@@ -452,8 +452,8 @@ def _speakers(text: str) -> set[str]:
 
 
 def _directions(text: str) -> list[tuple[str, str, str]]:
-    """(name, preposition, name) for each name right after "to" (or "to" and a verb: "to aid"), "from",
-    "into" or "in", with the nearest name before it: "North Korea has delivered … missiles to Russia" and
+    """(name, preposition, name) for each name right after "to" (or "to" and a verb of help: "to aid"),
+    "from", "into" or "in", with the nearest name before it: "North Korea has delivered … missiles to Russia" and
     "North Korea … has sent troops to aid Russia" -> (North Korea, to, Russia)."""
     text = strip_citations(text)
     found = []
