@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.articles import check_corpus
 from bot.backends.base import check_backend_name
 from bot.backends.embedded import EmbeddedBackend
-from bot.backends.ollama import OllamaBackend, gives_logprobs
+from bot.backends.ollama import LOGPROBS_SINCE, OllamaBackend, gives_logprobs
 from bot.embedding import Embedder, check_embed_model
 from bot.errors import BotError
 from bot.index import ArticleIndex
@@ -26,8 +26,11 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
     ollama = OllamaBackend(settings)
     try:
         version = ollama.version(timeout=2.0)
+        since = ".".join(map(str, LOGPROBS_SINCE))
         old = (
-            "" if gives_logprobs(version) else " (older than 0.12.11: yes/no checks read only the reply word)"
+            ""
+            if gives_logprobs(version)
+            else f" (older than {since}: yes/no checks read only the reply word)"
         )
         yield True, f"Ollama {version} answers at {ollama.shown}{old}"
         models = ollama.pulled_models(timeout=5.0)

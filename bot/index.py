@@ -561,12 +561,12 @@ class ArticleIndex:
                 )
             )
             # the other process may have written this very version meanwhile
-            elsewhere = [
+            elsewhere = {
                 p.article.name for p in group if known.get(p.article.name) == (p.article.sha256, chunking)
-            ]
+            }
             group = [p for p in group if p.article.name not in elsewhere]
             if not group:
-                return elsewhere
+                return list(elsewhere)
             replaced = [p.article.name for p in group if p.article.name in known]
             if replaced:
                 delete_articles(conn, self.store, replaced)
@@ -606,7 +606,7 @@ class ArticleIndex:
                         for (start, end), (first, last) in _by_sentence(p.windows):
                             hashes = int8_array_bytes([window_hash(w[2]) for w in p.windows[first:last]])
                             copy.write_row((p.article.name, start, end, hashes, half[first:last].tobytes()))
-        return elsewhere
+        return list(elsewhere)
 
     # -- reading stored vectors ------------------------------------------------------------------
 
