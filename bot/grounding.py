@@ -85,11 +85,13 @@ _META_ONLY = re.compile(
     r"(?:is|are|was|were|discuss|describe|talk|focus|mention|provide|cover|deal|highlight|do not|does not)",
     re.I,
 )
+_WHICH = r"(?:(?:first|second|third|fourth|fifth|last|other)\s+)?"  # "the second article says"
 _META_PREFIX = re.compile(
-    r"^(?:(?:according to|based on|as stated in|as mentioned in|in)\s+(?:the\s+)?"
+    rf"^(?:(?:according to|based on|as stated in|as mentioned in|in)\s+(?:the\s+)?{_WHICH}"
     r"(?:passages?|articles?|excerpts?|texts?|sources?)(?:\s*\[\d+\])?\s*,\s*|"
-    r"(?:the|this)\s+(?:passages?|articles?|excerpts?|texts?)(?:\s*\[\d+\])?\s+"
-    r"(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that\s+|the answer is\s*:?\s*|answer\s*:\s*)",
+    rf"(?:the|this)\s+{_WHICH}(?:passages?|articles?|excerpts?|texts?)(?:\s*\[\d+\])?\s+"
+    r"(?:(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that|states?|says?|reports?)\s+|"
+    r"the answer is\s*:?\s*|answer\s*:\s*)",
     re.I,
 )
 # "… engine failures, as stated in excerpt [1]." keeps the sentence and loses the tail

@@ -310,6 +310,12 @@ def test_question_kinds_and_number_words() -> None:
     assert clean_sentence("According to the passages, Kursk is a region.") == "Kursk is a region."
     assert clean_sentence("Kursk is a region, as stated in excerpt [1].") == "Kursk is a region."
     assert clean_sentence("It was sent in the text [1].") == "It was sent in the text [1]."
+    # "second" names which article, not a figure of the claim
+    assert (
+        clean_sentence("The second article says it has conducted six tests.") == "It has conducted six tests."
+    )
+    assert clean_sentence("According to the first article, it is large.") == "It is large."
+    assert clean_sentence("The article mentions the deployment.") == "The article mentions the deployment."
 
 
 def test_where_something_ranks_is_answered_by_a_rank_not_a_place() -> None:
