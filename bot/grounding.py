@@ -90,7 +90,7 @@ _META_PREFIX = re.compile(
     rf"^(?:(?:according to|based on|as stated in|as mentioned in|in)\s+(?:the\s+)?{_WHICH}"
     r"(?:passages?|articles?|excerpts?|texts?|sources?)(?:\s*\[\d+\])?\s*,\s*|"
     rf"(?:the|this)\s+{_WHICH}(?:passages?|articles?|excerpts?|texts?)(?:\s*\[\d+\])?\s+"
-    r"(?:(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that|states?|says?|reports?)\s+|"
+    r"(?:(?:states?|says?|mentions?|notes?|explains?|reports?)\s+that|states?|says?)\s+|"
     r"the answer is\s*:?\s*|answer\s*:\s*)",
     re.I,
 )
