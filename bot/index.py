@@ -80,10 +80,9 @@ class SyncReport:
         """One line per skipped file, then the other warnings."""
         return [str(s) for s in self.skipped] + self.warnings
 
-    def written_elsewhere(self, names: list[str]) -> None:
+    def written_elsewhere(self, elsewhere: set[str]) -> None:
         """Another ingest of the same corpus wrote these very versions first: this one changed nothing of
         them, and two ingests started together must not both say they added them."""
-        elsewhere = set(names)
         self.unchanged += [n for n in self.added + self.changed if n in elsewhere]
         self.added = [n for n in self.added if n not in elsewhere]
         self.changed = [n for n in self.changed if n not in elsewhere]
@@ -455,10 +454,10 @@ class ArticleIndex:
         progress: bool,
         *,
         bulk: bool = False,
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, set[str]]:
         """Passages embedded, and the articles another ingest had written meanwhile (see `write`)."""
         if not articles:  # the usual case when asking: skip importing LlamaIndex's splitter (~1 s)
-            return 0, []
+            return 0, set()
         from llama_index.core import Document
         from llama_index.core.node_parser import SentenceSplitter
         from llama_index.core.utils import get_tokenizer
@@ -508,29 +507,29 @@ class ArticleIndex:
 
     def write(
         self, conn: psycopg.Connection[Any], items: Iterable[Prepared], chunking: str, *, bulk: bool = False
-    ) -> list[str]:
+    ) -> set[str]:
         """Write embedded articles: one transaction per article, or in a bulk load, groups of whole
         articles of about BULK_COMMIT_PASSAGES passages, every other group on a second connection in a
         thread: a single writer keeps one server process busy and leaves the other core idle. Returns the
         articles left as they were because another ingest had written the same version meanwhile."""
         if not bulk:
-            return [name for item in items for name in self._write_group(conn, [item], chunking)]
+            return {name for item in items for name in self._write_group(conn, [item], chunking)}
         from concurrent.futures import Future, ThreadPoolExecutor
 
         with self.store.writer() as second, ThreadPoolExecutor(1) as other:
             second.execute("SET synchronous_commit = off")  # see _write_group
-            pending: Future[list[str]] | None = None
-            elsewhere: list[str] = []
+            pending: Future[set[str]] | None = None
+            elsewhere: set[str] = set()
             try:
                 for group in _bulk_groups(items):
                     if pending is None:
                         pending = other.submit(self._write_group, second, group, chunking)
                     else:
-                        elsewhere += self._write_group(conn, group, chunking)
-                        elsewhere += pending.result()
+                        elsewhere |= self._write_group(conn, group, chunking)
+                        elsewhere |= pending.result()
                         pending = None
                 if pending is not None:
-                    elsewhere += pending.result()
+                    elsewhere |= pending.result()
             except BaseException:
                 if pending is not None and not pending.done():
                     second.cancel_safe()  # the other group rolls back before its connection closes
@@ -539,7 +538,7 @@ class ArticleIndex:
                 raise
         return elsewhere
 
-    def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> list[str]:
+    def _write_group(self, conn: psycopg.Connection[Any], group: list[Prepared], chunking: str) -> set[str]:
         """Whole articles in one transaction, rows in with binary COPY: readers and a crash see each
         article wholly old or wholly new. The ingest connection commits without waiting for the disk
         (synchronous_commit off): a server crash may lose the last moments of commits, never part of an
@@ -566,7 +565,7 @@ class ArticleIndex:
             }
             group = [p for p in group if p.article.name not in elsewhere]
             if not group:
-                return list(elsewhere)
+                return elsewhere
             replaced = [p.article.name for p in group if p.article.name in known]
             if replaced:
                 delete_articles(conn, self.store, replaced)
@@ -606,7 +605,7 @@ class ArticleIndex:
                         for (start, end), (first, last) in _by_sentence(p.windows):
                             hashes = int8_array_bytes([window_hash(w[2]) for w in p.windows[first:last]])
                             copy.write_row((p.article.name, start, end, hashes, half[first:last].tobytes()))
-        return list(elsewhere)
+        return elsewhere
 
     # -- reading stored vectors ------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ def test_two_ingests_started_together_do_not_both_add_the_same_articles(
     new = sorted(f"art{i:03d}.txt" for i in range(stored, stored + LATER))
     original, first = ArticleIndex.write, {}
 
-    def first_ingest_writes_meanwhile(self: ArticleIndex, *args: Any, **kwargs: Any) -> list[str]:
+    def first_ingest_writes_meanwhile(self: ArticleIndex, *args: Any, **kwargs: Any) -> set[str]:
         if "started" not in first:  # the first ingest's own write goes straight through
             first["started"] = True
             first["report"] = ArticleIndex.sync(settings, embedded_bot.embedder)[1]

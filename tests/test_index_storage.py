@@ -193,7 +193,7 @@ def test_a_bulk_load_in_many_groups_writes_every_article_whole(
     write_group = ArticleIndex._write_group
     connections: set[int] = set()
 
-    def failing_on_a6(self: ArticleIndex, conn: object, group: list, chunking: str) -> list[str]:  # type: ignore[type-arg]
+    def failing_on_a6(self: ArticleIndex, conn: object, group: list, chunking: str) -> set[str]:  # type: ignore[type-arg]
         connections.add(id(conn))
         if group[0].article.name == "a6.txt":
             raise RuntimeError("disk full")
