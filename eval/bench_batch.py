@@ -5,10 +5,7 @@ QUESTION` per question, the way a shell loop would do it. Both are timed from pr
 the first N questions of eval/seed.jsonl, with the index built beforehand (ingest is in neither side).
 Both sides answer through the same `Bot.ask`, so their answers are compared too.
 
-`--prompt-cache` then times the batch once more in this process, `Bot.ask_many` with the bundled
-backend's kept prompts switched off and on (bot/backends/prompt_cache.py), side by side.
-
-Run: .venv/bin/python eval/bench_batch.py [--questions 50] [--model qwen2.5-1.5b|smollm2-135m] [--prompt-cache]
+Run: .venv/bin/python eval/bench_batch.py [--questions 50] [--model qwen2.5-1.5b|smollm2-135m]
 """
 
 from __future__ import annotations
@@ -37,9 +34,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=50)
     parser.add_argument("--model", default="qwen2.5-1.5b")
-    parser.add_argument(
-        "--prompt-cache", action="store_true", help="also time the batch without kept prompts"
-    )
     args = parser.parse_args()
     items = [json.loads(line) for line in SEED.read_text().splitlines() if line.strip()]
     questions = [i["question"] for i in items][: args.questions]
@@ -66,29 +60,6 @@ def main() -> None:
     print(f"  bot ask --file (one process):   {batch:8.1f} s  ({batch / n:.2f} s per question)")
     print(f"  bot ask per question ({n} runs): {separate:8.1f} s  ({separate / n:.2f} s per question)")
     print(f"  batch is {separate / batch:.1f}x faster; identical answers on both sides: {same}/{n}")
-    if args.prompt_cache:
-        compare_prompt_cache(questions, args.model)
-
-
-def compare_prompt_cache(questions: list[str], model: str) -> None:
-    from bot import Bot
-    from bot.backends import embedded
-
-    kept = embedded.PROMPT_CACHE_BYTES
-    print(f"Bot.ask_many in one process, {len(questions)} questions (model loaded and warmed beforehand):")
-    with tempfile.TemporaryDirectory() as scratch:
-        for capacity in (0, kept):
-            embedded.PROMPT_CACHE_BYTES = capacity
-            bot = Bot.load(
-                SEED.parent.parent / "seeds", Path(scratch), backend="embedded", embedded_model=model
-            )
-            bot.ask("Who is Lloyd Austin?")  # loads the model
-            before, started = bot.backend.prompt_cache.reused_tokens, time.perf_counter()
-            errors = sum(r.error is not None for r in bot.ask_many(questions))
-            took, reused = time.perf_counter() - started, bot.backend.prompt_cache.reused_tokens - before
-            print(f"  kept prompts up to {capacity >> 20:3d} MB: {took:7.1f} s, {reused} prompt tokens reused"
-                  f"{f', {errors} errors' if errors else ''}")  # fmt: skip
-            del bot
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def seed_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_bot(seed_data_dir: Path) -> Bot:
-    """The real thing: bundled SmolLM2 on llama.cpp and the bundled MiniLM embedder, over seeds/."""
+    """The real thing: the bundled default model on llama.cpp and the bundled MiniLM embedder, over seeds/."""
     return Bot.load(corpus=SEEDS, data_dir=seed_data_dir, backend="embedded")
 
 

@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError, Settings, models
-from bot.backends.embedded import EmbeddedBackend
 from bot.backends.prompt_cache import CachingLlama
 from bot.models import EMBEDDED_MODELS, QWEN_SIZE
-from tests.conftest import SEEDS
 from tests.test_end_to_end import run_cli
 
 
@@ -48,34 +46,38 @@ def test_smollm2_stays_selectable_from_the_cli(seed_data_dir: Path) -> None:
     assert "smollm2-135m: bundled SmolLM2-135M-Instruct" in doctor.stdout
 
 
-def test_a_prompt_that_starts_like_an_earlier_one_is_not_evaluated_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_check_gets_the_same_answer_whatever_was_asked_before(
+    embedded_bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A check on the evidence of two prompts ago starts from that prompt's kept evaluation, even when
-    keeping the live one evicts it, and the model's answer is the one a fresh model gives."""
-    evaluated: dict[int, int] = {}  # tokens llama.cpp evaluated, per model (by its cache)
+    """A yes/no check asked again after another prompt gives exactly the same probability. Starting from
+    whatever an earlier prompt shared moved this one from 0.498 to 0.481: at the cut of 0.5 that decides
+    whether a right answer is shown. The system prompt and the evidence a second check shares are not
+    evaluated again."""
+    evaluated: list[int] = []  # tokens llama.cpp evaluated, per call
 
     def counting_eval(llama: CachingLlama, tokens: list[int]) -> None:
-        evaluated[id(llama.prompt_cache)] = evaluated.get(id(llama.prompt_cache), 0) + len(tokens)
+        evaluated.append(len(tokens))
         llama_eval(llama, tokens)
 
     llama_eval = CachingLlama.eval
     monkeypatch.setattr(CachingLlama, "eval", counting_eval)
-    settings = Settings.resolve(corpus=tmp_path, embedded_model="smollm2-135m")
-    kept, fresh = EmbeddedBackend(settings), EmbeddedBackend(settings)
-    evidence = sorted(SEEDS.glob("*.txt"))[0].read_text()[:1500]
-
-    def p_yes(backend: EmbeddedBackend, text: str, claim: str) -> float | None:
-        prompt = f"Text: {text}\n\nDoes the text show that {claim}? Reply yes or no."
-        return backend.yes_probability([{"role": "user", "content": prompt}], num_ctx=2048)
-
-    p_yes(kept, evidence, "North Korea sent troops to Russia")
-    p_yes(kept, "North Korea has an army.", "it is large")  # the live evaluation now shares the header only
-    kept.prompt_cache.capacity = kept.prompt_cache.size  # room for the first prompt's state alone
-    before = evaluated[id(kept.prompt_cache)]
-    second = p_yes(kept, evidence, "Russia sent troops to North Korea")
-    alone = p_yes(fresh, evidence, "Russia sent troops to North Korea")
-    # The evidence (~350 tokens) came from the first prompt's kept state: only the claim was evaluated.
-    assert evaluated[id(kept.prompt_cache)] - before < evaluated[id(fresh.prompt_cache)] - 250
-    assert 0 < kept.prompt_cache.size <= kept.prompt_cache.capacity
-    assert second == pytest.approx(alone, abs=0.02)
+    check = {
+        "evidence": "North Korea has conducted six nuclear tests and launched multiple intercontinental ballistic "
+        "missiles, but its technology has not yet achieved the range necessary to target the U.S.",
+        "question": "Apart from launching intercontinental missiles, how many nuclear tests does the second "
+        "article say North Korea has conducted?",
+        "answer": "North Korea has conducted six nuclear tests.",
+    }
+    first = embedded_bot.ask_model("correct", **check)
+    embedded_bot.ask_model(
+        "answers", question="Who is Lloyd Austin?", evidence="Lloyd Austin is the U.S. Secretary of Defense."
+    )
+    evaluated.clear()
+    again = embedded_bot.ask_model("correct", **check)
+    assert again == first
+    embedded_bot.backend._load()._kept.clear()
+    rest = sum(evaluated)
+    evaluated.clear()
+    assert embedded_bot.ask_model("correct", **check) == first  # the system prompt evaluated anew: the same
+    whole = sum(evaluated)
+    assert whole - rest > 100  # the system prompt (~70 tokens) and the evidence came from kept states

@@ -10,7 +10,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -19,11 +19,7 @@ from bot.errors import BotError
 from bot.models import embedded_model
 from bot.settings import Settings
 
-if TYPE_CHECKING:
-    from bot.backends.prompt_cache import PromptCache
-
 CONTEXT_TOKENS = 4096
-PROMPT_CACHE_BYTES = 256 * 2**20  # ~40 evaluated prompts of the default model kept for reuse
 # The first token of each way a chat model starts a yes or a no.
 YES_WORDS = ("yes", "Yes", "YES", " yes", " Yes")
 NO_WORDS = ("no", "No", "NO", " no", " No")
@@ -50,7 +46,7 @@ class EmbeddedBackend(Backend):
 
     def _load(self) -> Any:
         if self._llama is None:
-            from bot.backends.prompt_cache import CachingLlama, PromptCache
+            from bot.backends.prompt_cache import CachingLlama
 
             self._llama = CachingLlama(
                 model_path=str(self.spec.locate()),
@@ -59,14 +55,8 @@ class EmbeddedBackend(Backend):
                 chat_format=self.spec.chat_format,
                 seed=0,
                 verbose=False,
-                prompt_cache=PromptCache(PROMPT_CACHE_BYTES),
             )
         return self._llama
-
-    @property
-    def prompt_cache(self) -> PromptCache:
-        with self._lock:
-            return self._load().prompt_cache
 
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
         with self._lock:
@@ -86,7 +76,7 @@ class EmbeddedBackend(Backend):
 
     def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
         """P(yes) / (P(yes) + P(no)) over the first reply token, read from the logits llama.cpp computes
-        anyway (a logits processor sees them), so the prompt is evaluated once, with the cached prefix."""
+        anyway (a logits processor sees them), so the prompt is evaluated once, from the kept system prompt."""
         seen: dict[str, np.ndarray] = {}
 
         def look(_tokens: np.ndarray, scores: np.ndarray) -> np.ndarray:

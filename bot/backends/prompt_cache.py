@@ -1,12 +1,17 @@
-"""Evaluated prompts kept for reuse by the bundled model, so a prompt that starts like an earlier one
-evaluates only the rest.
+"""Evaluated prompt beginnings kept for reuse by the bundled model, cut at fixed places, so that a prompt
+gets the same numbers whatever was asked before it.
 
-llama.cpp keeps one evaluated sequence and reuses its common prefix with the next prompt. Every question
-alternates an answer prompt and yes/no check prompts, so by the next question only the system prompt is
-left to share; the excerpts a rephrased question shares with an earlier one, or the evidence a second
-check shares with the first, are evaluated again. Prompt evaluation is most of a question's time on a
-CPU, so a batch, an eval or a chat keeps the last few sequences (their KV cells, a few MB each) and
-starts each prompt from whichever shares the longest beginning with it.
+llama.cpp's numbers for a token depend a little on how the tokens before it were batched. This module
+used to start each prompt from whichever earlier evaluation shared the longest beginning with it. That
+made answers depend on the questions asked before them: a yes/no check came out at P(yes) 0.481 after
+another prompt where a fresh model gave 0.498, and over 30 seed questions asked forwards and then
+backwards one answer in 30 changed; in a shared chat, one person's answer depended on what another had
+asked. So every prompt is evaluated in parts cut at two places that depend on nothing but its own text:
+after its first message (the system prompt, the same for the answer and its checks) and after the
+first blank line that follows (a check's evidence, "Text: …", which a second check on the same sentence
+shares; an answer's excerpts, which a rephrased question shares). Each part is evaluated in one go from
+the kept state of the parts before it, so the same question gets the same answer in the chat, the CLI,
+a batch and an eval, in any order.
 """
 
 from __future__ import annotations
@@ -17,76 +22,75 @@ from collections.abc import Sequence
 from typing import Any
 
 import llama_cpp
-import numpy as np
 
 SEQUENCE = 0  # llama-cpp-python evaluates everything as sequence 0
-
-
-class PromptCache:
-    """The sequences a llama.cpp context evaluated, least recently used first, up to `capacity` bytes."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._states: OrderedDict[tuple[int, ...], ctypes.Array[ctypes.c_uint8]] = OrderedDict()
-        self.reused_tokens = 0  # prompt tokens not evaluated thanks to a kept sequence
-
-    @property
-    def size(self) -> int:
-        return sum(len(state) for state in self._states.values())
-
-    def prepare(self, llama: Any, prompt: Sequence[int]) -> None:
-        """Before `llama` evaluates `prompt`: keep the sequence it holds if the prompt would cut it short,
-        and load a kept one instead when that shares more of the prompt."""
-        live = tuple(llama.input_ids[: llama.n_tokens].tolist())
-        live_shared = _shared(live, prompt)
-        best, best_shared = max(
-            ((key, _shared(key, prompt)) for key in self._states), key=lambda kv: kv[1], default=((), 0)
-        )
-        outgoing = self._save(llama) if live_shared < len(live) and live not in self._states else None
-        if best_shared > live_shared and self._load(llama, best):
-            self.reused_tokens += best_shared - live_shared
-        if outgoing is not None:
-            self._states[live] = outgoing
-            while self.size > self.capacity:
-                self._states.popitem(last=False)
-
-    def _save(self, llama: Any) -> ctypes.Array[ctypes.c_uint8] | None:
-        size = llama_cpp.llama_state_seq_get_size(llama.ctx, SEQUENCE)
-        state = (ctypes.c_uint8 * size)()
-        return state if llama_cpp.llama_state_seq_get_data(llama.ctx, state, size, SEQUENCE) == size else None
-
-    def _load(self, llama: Any, tokens: tuple[int, ...]) -> bool:
-        state = self._states[tokens]
-        self._states.move_to_end(tokens)
-        if not llama_cpp.llama_state_seq_set_data(llama.ctx, state, len(state), SEQUENCE):
-            del self._states[tokens]
-            llama._ctx.kv_cache_clear()  # a failed load may leave cells half written
-            llama.n_tokens = 0
-            return False
-        llama.input_ids[: len(tokens)] = np.asarray(tokens, dtype=llama.input_ids.dtype)
-        llama.n_tokens = len(tokens)
-        llama._requires_eval = True  # the logits are not this sequence's: evaluate at least one token
-        return True
+KEPT_BYTES = 256 * 2**20  # states at cuts, a few MB each: the last few dozen prompts' beginnings
+MESSAGE_END = b"\n"  # a chat format ends each message with its end-of-turn token, then a newline
+BLANK_LINE = b"\n\n"
 
 
 class CachingLlama(llama_cpp.Llama):
-    """A `Llama` whose every generation starts from the best kept sequence (see `PromptCache`)."""
+    """A `Llama` that evaluates every prompt in parts cut at fixed places, each from the kept state of
+    the parts before it."""
 
-    def __init__(self, *args: Any, prompt_cache: PromptCache, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.prompt_cache = prompt_cache
+        self._kept: OrderedDict[tuple[int, ...], ctypes.Array[ctypes.c_uint8]] = OrderedDict()
+        self.reused_tokens = 0  # prompt tokens not evaluated again thanks to a kept state
 
     def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
         tokens = list(tokens)
         if kwargs.get("reset", True):  # without a reset the tokens continue what is live
-            self.prompt_cache.prepare(self, tokens)
+            self._evaluate_to_last_cut(tokens)
         return super().generate(tokens, *args, **kwargs)
 
+    def cuts(self, tokens: Sequence[int]) -> list[int]:
+        """After the first message (its end-of-turn token and newline) and after the first blank line that
+        follows; never at the very end, whose last token `generate` must evaluate."""
+        end_of_turn = self.token_eos()
+        system = next((i for i in range(1, len(tokens)) if tokens[i - 1] == end_of_turn), 0)
+        if not system or system >= len(tokens) - 1 or self.detokenize([tokens[system]]) != MESSAGE_END:
+            return []
+        blank = next(
+            (
+                i + 1
+                for i in range(system + 1, len(tokens) - 1)
+                if self.detokenize([tokens[i]]).endswith(BLANK_LINE)
+            ),
+            None,
+        )
+        return [system + 1] if blank is None else [system + 1, blank]
 
-def _shared(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many tokens `a` and `b` share from their start."""
-    n = min(len(a), len(b))
-    if n == 0:
-        return 0
-    differ = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
-    return int(differ[0]) if len(differ) else n
+    def _evaluate_to_last_cut(self, tokens: list[int]) -> None:
+        """Leave live exactly the prompt up to its last cut, part by part from the longest kept beginning,
+        so that `generate` evaluates the rest in one go; what was live before is not reused."""
+        cuts = self.cuts(tokens)
+        start = next((cut for cut in reversed(cuts) if self._load(tuple(tokens[:cut]))), 0)
+        self.reused_tokens += start
+        self.n_tokens = start  # eval() and generate() drop every cell from here on
+        for cut in (c for c in cuts if c > start):
+            self.eval(tokens[start:cut])
+            self._keep(tuple(tokens[:cut]))
+            start = cut
+
+    def _keep(self, tokens: tuple[int, ...]) -> None:
+        size = llama_cpp.llama_state_seq_get_size(self.ctx, SEQUENCE)
+        state = (ctypes.c_uint8 * size)()
+        if size > KEPT_BYTES or llama_cpp.llama_state_seq_get_data(self.ctx, state, size, SEQUENCE) != size:
+            return
+        self._kept[tokens] = state
+        while sum(len(s) for s in self._kept.values()) > KEPT_BYTES:
+            self._kept.popitem(last=False)
+
+    def _load(self, tokens: tuple[int, ...]) -> bool:
+        state = self._kept.get(tokens)
+        if state is None:
+            return False
+        self._kept.move_to_end(tokens)
+        self._ctx.kv_cache_clear()
+        if not llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), SEQUENCE):
+            del self._kept[tokens]
+            self._ctx.kv_cache_clear()  # a failed load may leave cells half written
+            return False
+        self.input_ids[: len(tokens)] = tokens
+        return True
