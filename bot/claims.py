@@ -68,6 +68,8 @@ STOP_NAMES = {row[0] for row in _wordlist("stop_names.txt")}
 CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals.tsv")}
 # Generic nouns a title adds to an occasion's name ("the 92nd Academy Awards Ceremony").
 OCCASION_WORDS = {row[0] for row in _wordlist("occasion_words.txt")}
+# Nouns that count people ("troops", "personnel", "ppl"): a number of one answers "how many" of another.
+PEOPLE_NOUNS = {row[0] for row in _wordlist("people_nouns.txt")}
 # Offices a question may ask who holds, each with the other ways news writes it ("CEO", "chief executive").
 OFFICES = _wordlist("offices.tsv")
 # Words that say the opposite of each other ("approved", "rejected"), both ways round, with whether the two
@@ -114,6 +116,23 @@ def counts(text: str, noun: str) -> bool:
         if any(_fold(clean_word(w).lower().strip(".,;:")) == noun for w in following):
             return True
     return noun == "time" and re.search(r"\bonce\b", text, re.I) is not None
+
+
+def counted_nouns(text: str) -> set[str]:
+    """What the numbers in `text` say they count, where a noun in the COUNT_WINDOW words after one does:
+    "13,000 containers loaded" -> containers, "1.2 million active-duty personnel" -> personnel. A number
+    followed by a verb ("13,000 were sent") or by nothing counts nothing known."""
+    nouns = set()
+    for match in _NUMBER.finditer(text):
+        following = (clean_word(w).lower().strip(".,;:") for w in text[match.end() :].split()[:COUNT_WINDOW])
+        nouns |= {w for w in following if is_counted_noun(w)}
+    return nouns
+
+
+def is_counted_noun(word: str) -> bool:
+    """A plural noun, by its look ("containers", not "success" or "has"), or one that counts people."""
+    plural = word.isalpha() and word.endswith("s") and not word.endswith("ss") and bool(content_words(word))
+    return plural or word in PEOPLE_NOUNS
 
 
 def is_quantity(text: str) -> bool:

@@ -31,10 +31,13 @@ from bot.claims import (
     OCCASION_WORDS,
     OFFICES,
     OPPOSITES,
+    PEOPLE_NOUNS,
     clean_word,
     contains_name,
     content_words,
+    counted_nouns,
     counts,
+    is_counted_noun,
     names_in,
     numbers_in,
     split_sentences,
@@ -294,7 +297,7 @@ def answers_kind(text: str, question: str) -> bool:
             return False
         nouns = quantity_nouns(question)
         named = [n for n in nouns if n in content_words(text) or n == "time"]
-        return not named or any(counts(counted, n) for n in named)
+        return any(counts(counted, n) for n in named) if named else not counts_other_thing(counted, question)
     if kind == "time":  # a time the question does not give: "… at the 2020 Golden Globe Awards" is no date
         said = (re.escape(m.group(0)) for m in _TIME_WORDS.finditer(text))  # as written: "May", not "may"
         return any(not re.search(rf"(?<!\w){word}(?!\w)", question) for word in said)
@@ -417,6 +420,19 @@ def quantity_nouns(question: str) -> list[str]:
         return []
     words = [w for w in match.group(1).split() if w[:1].islower()][:2]
     return sorted(content_words(" ".join(words)) | ({"time"} if "times" in words else set()))
+
+
+def counts_other_thing(text: str, question: str) -> bool:
+    """Does `text`, which does not name the things "how many" asks about, count other things: "13,000
+    containers" for "How many troops (or tanks) did North Korea send?" A number of people of one kind
+    answers for another ("1.2 million personnel" for "how many ppl are in the army")."""
+    match = _HOW_MANY.search(question)
+    first = next((w for w in match.group(1).split() if w[:1].islower()), "") if match else ""
+    asked = clean_word(first).lower().strip("?.,;:")
+    counted = counted_nouns(text)
+    if not counted or not is_counted_noun(asked):
+        return False
+    return not (asked in PEOPLE_NOUNS and counted & PEOPLE_NOUNS)
 
 
 def is_model_refusal(text: str) -> bool:

@@ -279,6 +279,13 @@ def test_question_kinds_and_number_words() -> None:
     shells = "How many artillery shells were in the containers?"
     assert not answers_kind("It delivered over 13,000 containers loaded with artillery shells.", shells)
     assert answers_kind("North Korea has about 1.2 million personnel.", "How many people serve in its army?")
+    assert answers_kind("It has about 1.2 million active-duty personnel.", "how many ppl are in its army")
+    # A count of other things answers no "how many": not of troops, nor of tanks ("anti-tank" is no tank).
+    containers = "It sent 13,000 containers loaded with shells and anti-tank rockets to Russia."
+    assert not answers_kind(containers, "How many North Korean troops were sent to Russia?")
+    assert not answers_kind(containers, "How many tanks did North Korea send to Russia?")
+    assert answers_kind("Over 13,000 were sent to Russia.", "How many tanks did North Korea send to Russia?")
+    assert answers_kind("Over 600,000 Russian soldiers have died.", "how many died")  # "died" is no noun
     assert not answers_kind("Kim and Putin met twice.", "where did kim and putin meet")  # no new name
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
     election = "Who won the US Presidential Election 2020?"  # a name given as initials, a weekday: no answer
