@@ -246,7 +246,7 @@ class Bot:
         )
 
     def _generate(self, check: Check) -> Iterator[str]:
-        # The system prompt is the same for every question, so llama.cpp reuses its cached prefix.
+        # The system prompt is the same for every question, so its evaluation is kept and reused.
         messages = [
             {"role": "system", "content": render("system", refusal=REFUSAL)},
             {"role": "user", "content": render("answer", excerpts=check.excerpts, question=check.question)},
@@ -255,8 +255,7 @@ class Bot:
 
     def ask_model(self, template: str, **variables: str) -> float | None:
         """How sure the model is that the answer to a yes/no check is yes, for the checks the grounder
-        cannot settle by rule. The system prompt is the answering one, so llama.cpp keeps reusing its
-        cached prefix."""
+        cannot settle by rule. The system prompt is the answering one, so its kept evaluation is reused."""
         messages = [
             {"role": "system", "content": render("system", refusal=REFUSAL)},
             {"role": "user", "content": render(template, **variables)},

@@ -76,7 +76,7 @@ class EmbeddedBackend(Backend):
 
     def yes_probability(self, messages: list[Message], *, num_ctx: int) -> float | None:
         """P(yes) / (P(yes) + P(no)) over the first reply token, read from the logits llama.cpp computes
-        anyway (a logits processor sees them), so the prompt is evaluated once, from the kept system prompt."""
+        anyway (a logits processor sees them), so the prompt is evaluated once, from its kept beginning."""
         seen: dict[str, np.ndarray] = {}
 
         def look(_tokens: np.ndarray, scores: np.ndarray) -> np.ndarray:

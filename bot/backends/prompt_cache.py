@@ -36,7 +36,6 @@ class CachingLlama(llama_cpp.Llama):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept: OrderedDict[tuple[int, ...], ctypes.Array[ctypes.c_uint8]] = OrderedDict()
-        self.reused_tokens = 0  # prompt tokens not evaluated again thanks to a kept state
 
     def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
         tokens = list(tokens)
@@ -44,7 +43,7 @@ class CachingLlama(llama_cpp.Llama):
             self._evaluate_to_last_cut(tokens)
         return super().generate(tokens, *args, **kwargs)
 
-    def cuts(self, tokens: Sequence[int]) -> list[int]:
+    def _cuts(self, tokens: Sequence[int]) -> list[int]:
         """After the first message (its end-of-turn token and newline) and after the first blank line that
         follows; never at the very end, whose last token `generate` must evaluate."""
         end_of_turn = self.token_eos()
@@ -64,9 +63,8 @@ class CachingLlama(llama_cpp.Llama):
     def _evaluate_to_last_cut(self, tokens: list[int]) -> None:
         """Leave live exactly the prompt up to its last cut, part by part from the longest kept beginning,
         so that `generate` evaluates the rest in one go; what was live before is not reused."""
-        cuts = self.cuts(tokens)
+        cuts = self._cuts(tokens)
         start = next((cut for cut in reversed(cuts) if self._load(tuple(tokens[:cut]))), 0)
-        self.reused_tokens += start
         self.n_tokens = start  # eval() and generate() drop every cell from here on
         for cut in (c for c in cuts if c > start):
             self.eval(tokens[start:cut])
