@@ -108,12 +108,11 @@ def numbers_in(text: str) -> set[float]:
 def counts(text: str, noun: str) -> bool:
     """Whether a number in `text` counts `noun` (folded): "over 13,000 containers", "six nuclear tests",
     and "twice" or "once" for times."""
-    for match in _NUMBER.finditer(text):
+    for match, following in _numbers_with_following_words(text):
         word = (match.group(4) or "").lower()
         if noun == "time" and word in ("twice", "thrice"):
             return True
-        following = text[match.end() :].split()[:COUNT_WINDOW]
-        if any(_fold(clean_word(w).lower().strip(".,;:")) == noun for w in following):
+        if any(_fold(w) == noun for w in following):
             return True
     return noun == "time" and re.search(r"\bonce\b", text, re.I) is not None
 
@@ -122,11 +121,17 @@ def counted_nouns(text: str) -> set[str]:
     """What the numbers in `text` say they count, where a noun in the COUNT_WINDOW words after one does:
     "13,000 containers loaded" -> containers, "1.2 million active-duty personnel" -> personnel. A number
     followed by a verb ("13,000 were sent") or by nothing counts nothing known."""
-    nouns = set()
-    for match in _NUMBER.finditer(text):
-        following = (clean_word(w).lower().strip(".,;:") for w in text[match.end() :].split()[:COUNT_WINDOW])
-        nouns |= {w for w in following if is_counted_noun(w)}
-    return nouns
+    return {
+        w for _, following in _numbers_with_following_words(text) for w in following if is_counted_noun(w)
+    }
+
+
+def _numbers_with_following_words(text: str) -> list[tuple[re.Match[str], list[str]]]:
+    """Each number in `text` with the COUNT_WINDOW words after it, lower-cased and bare: what it may count."""
+    return [
+        (match, [clean_word(w).lower().strip(".,;:") for w in text[match.end() :].split()[:COUNT_WINDOW]])
+        for match in _NUMBER.finditer(text)
+    ]
 
 
 def is_counted_noun(word: str) -> bool:

@@ -415,20 +415,21 @@ def _office_patterns(question: str) -> tuple[re.Pattern[str], ...] | None:
 
 def quantity_nouns(question: str) -> list[str]:
     """What "how many X" counts: the first two ordinary words after it ("nuclear tests" -> nuclear, test)."""
-    match = _HOW_MANY.search(question)
-    if not match:
-        return []
-    words = [w for w in match.group(1).split() if w[:1].islower()][:2]
+    words = _how_many_words(question)[:2]
     return sorted(content_words(" ".join(words)) | ({"time"} if "times" in words else set()))
+
+
+def _how_many_words(question: str) -> list[str]:
+    """The ordinary (lower-case) words among the first few after "how many": names are not what it counts."""
+    match = _HOW_MANY.search(question)
+    return [w for w in match.group(1).split() if w[:1].islower()] if match else []
 
 
 def counts_other_thing(text: str, question: str) -> bool:
     """Does `text`, which does not name the things "how many" asks about, count other things: "13,000
     containers" for "How many troops (or tanks) did North Korea send?" A number of people of one kind
     answers for another ("1.2 million personnel" for "how many ppl are in the army")."""
-    match = _HOW_MANY.search(question)
-    first = next((w for w in match.group(1).split() if w[:1].islower()), "") if match else ""
-    asked = clean_word(first).lower().strip("?.,;:")
+    asked = clean_word(next(iter(_how_many_words(question)), "")).lower().strip("?.,;:")
     counted = counted_nouns(text)
     if not counted or not is_counted_noun(asked):
         return False
