@@ -133,6 +133,9 @@ _DIRECTED = re.compile(
     r"([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
+_SPAN = re.compile(
+    r"\bsince\s+\S|\b(?:decades?|years?|months?|weeks?|days?|centur(?:y|ies)|generations?)\b", re.I
+)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 # A whole sentence ends in . ! or ? (perhaps inside a quote or bracket); a snippet cut off with "..." does not.
 _WHOLE_SENTENCE = re.compile(r"(?<![.…])[.!?][\"”’')\]]*$")
@@ -170,7 +173,9 @@ _PLACE_RUN = re.compile(
     r"(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _QUESTION_KINDS = (
-    ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|long|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
+    # "How long …?" is answered by a span or a start as well as by a number: "for decades", "since the Cold War"
+    ("duration", re.compile(r"^\s*how long\b", re.I)),
+    ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     # "What is the release date of …?" asks for a date as "When …?" does
     ("time", re.compile(r"^\s*(?:when|(?:in|on|since) what (?:year|date|month|day)|what (?:year|date|month|day)|since when|what(?:['’]s|\s+is|\s+was|\s+will\s+be)\s+the\s+(?:[\w-]+\s+){0,2}date)\b", re.I)),
     # "Who is Elena Vasquez?" asks what she is ("the mayor"), not for a name; "Who is the mayor?", "Who is
@@ -285,8 +290,8 @@ def question_kind(question: str) -> str | None:
 
 def answers_kind(text: str, question: str) -> bool:
     """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
-    month or an ordinal, and one that counts the thing asked about where the text names it), a time for
-    when, a number or ordinal for where something ranks, a name for who and where (for where, named after
+    month or an ordinal, and one that counts the thing asked about where the text names it), a span or a
+    start for how long ("for decades", "since the Cold War"), a time for when, a number or ordinal for where something ranks, a name for who and where (for where, named after
     "in", "at", "near", …: "North Korean" in "North Korean troops" is not a place)? The time or name must
     be one the question does not already give."""
     text = strip_citations(text)
@@ -298,6 +303,8 @@ def answers_kind(text: str, question: str) -> bool:
         nouns = quantity_nouns(question)
         named = [n for n in nouns if n in content_words(text) or n == "time"]
         return any(counts(counted, n) for n in named) if named else not counts_other_thing(counted, question)
+    if kind == "duration":
+        return bool(numbers_in(text) or _SPAN.search(text))
     if kind == "time":  # a time the question does not give: "… at the 2020 Golden Globe Awards" is no date
         said = (re.escape(m.group(0)) for m in _TIME_WORDS.finditer(text))  # as written: "May", not "may"
         return any(not re.search(rf"(?<!\w){word}(?!\w)", question) for word in said)

@@ -286,6 +286,13 @@ def test_question_kinds_and_number_words() -> None:
     assert not answers_kind(containers, "How many tanks did North Korea send to Russia?")
     assert answers_kind("Over 13,000 were sent to Russia.", "How many tanks did North Korea send to Russia?")
     assert answers_kind("Over 600,000 Russian soldiers have died.", "how many died")  # "died" is no noun
+    # "How long …?" is answered by a span or a start as well as by a number
+    deterrent = "how long has north korea been saying its military is just a deterrent"
+    assert question_kind(deterrent) == "duration"
+    assert answers_kind("For decades, North Korea has claimed it serves a deterrent role.", deterrent)
+    assert answers_kind("The relationship has evolved since the Cold War.", "How long has it been evolving?")
+    assert answers_kind("It has made that claim for 30 years.", deterrent)
+    assert not answers_kind("North Korea claims its military serves a deterrent role.", deterrent)
     assert not answers_kind("Kim and Putin met twice.", "where did kim and putin meet")  # no new name
     assert answers_kind("They met in Vladivostok.", "where did kim and putin meet")
     election = "Who won the US Presidential Election 2020?"  # a name given as initials, a weekday: no answer
