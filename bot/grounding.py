@@ -173,7 +173,6 @@ _PLACE_RUN = re.compile(
     r"(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _QUESTION_KINDS = (
-    # "How long …?" is answered by a span or a start as well as by a number: "for decades", "since the Cold War"
     ("duration", re.compile(r"^\s*how long\b", re.I)),
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
     # "What is the release date of …?" asks for a date as "When …?" does
@@ -291,9 +290,10 @@ def question_kind(question: str) -> str | None:
 def answers_kind(text: str, question: str) -> bool:
     """Does `text` hold the type of thing the question asks for: a number for how many (not a day of a
     month or an ordinal, and one that counts the thing asked about where the text names it), a span or a
-    start for how long ("for decades", "since the Cold War"), a time for when, a number or ordinal for where something ranks, a name for who and where (for where, named after
-    "in", "at", "near", …: "North Korean" in "North Korean troops" is not a place)? The time or name must
-    be one the question does not already give."""
+    start for how long ("for decades", "since the Cold War"), a time for when, a number or ordinal for
+    where something ranks, a name for who and where (for where, named after "in", "at", "near", …:
+    "North Korean" in "North Korean troops" is not a place)? The time or name must be one the question
+    does not already give."""
     text = strip_citations(text)
     kind = question_kind(question)
     if kind == "number":
