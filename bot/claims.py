@@ -33,6 +33,7 @@ _NUMBER = re.compile(
 MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
 COUNT_WINDOW = 2  # words after a number that name what it counts ("six nuclear tests")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+_DOUBLE_STOP = re.compile(r"(\b[A-Z]\.)\.(?=\s|$)")
 _WORD = re.compile(r"[^\W\d_][\w’'\-.]*")
 _ABBREVIATIONS = {
     "mr",
@@ -82,7 +83,13 @@ OPPOSITES = [
 
 
 def strip_citations(text: str) -> str:
-    return _CITATION.sub("", text).strip()
+    """The text without its [n] markers; "the U.S. [1]." keeps one full stop, not "the U.S.."."""
+    return _DOUBLE_STOP.sub(r"\1", _CITATION.sub("", text)).strip()
+
+
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """Where each number stands in `text`, as written ("over 1.2 million" -> the span of "1.2 million")."""
+    return [m.span() for m in _NUMBER.finditer(text)]
 
 
 def numbers_in(text: str) -> set[float]:

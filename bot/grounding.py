@@ -39,6 +39,7 @@ from bot.claims import (
     counts,
     is_counted_noun,
     names_in,
+    number_spans,
     numbers_in,
     split_sentences,
     strip_citations,
@@ -107,10 +108,20 @@ _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|nobody|nothing|witho
 _NOT_ONLY = re.compile(r"\bnot only\b", re.I)
 # In lower case: "States" in "the United States" is a name, not a speech verb
 _SPEECH = re.compile(
-    r"\b(?:said|says|say|stated|states|told|tells|confirmed|confirms|announced|announces|explained|"
+    r"\b(?:said|says|say|stated|states|told|tells|confirm|confirmed|confirms|deny|denied|denies|announce|"
+    r"announced|announces|explained|"
     r"explains|elaborates|elaborated|noted|notes|claimed|claims|warned|warns|highlighted|highlights|"
     r"suggested|suggests|indicated|indicates|reported|reports|added|believes|believed|[Aa]ccording to)\b"
 )
+# Where the clause before a speech verb starts, and the agent of a passive one ("… confirmed by Putin").
+_SPEAKER_CLAUSE = re.compile(r".*(?:[,;:—“\"]|\bthat\b)", re.S)
+_AGENT = re.compile(r"\s+by\s+((?:\S+\s*){1,5})")
+SOURCE_WORDS = 12  # "according to the Ukrainian Ministry of Defense's Main Intelligence Directorate (GUR)"
+# A figure's bound, as the article writes it before the figure ("over 600,000", "approximately 1.2 million").
+_BOUND = (
+    r"(?:over|more than|at least|nearly|almost|about|approximately|around|roughly|up to|fewer than|less than)"
+)
+_BOUND_BEFORE = re.compile(rf"\b{_BOUND}\s+$", re.I)
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
 )
@@ -468,13 +479,41 @@ def _negated_words(text: str) -> set[str]:
 
 
 def _speakers(text: str) -> set[str]:
-    """Names before a speech verb ("Lloyd Austin confirmed ..."), or right after "according to"."""
-    match = _SPEECH.search(strip_citations(text))
-    if not match:
-        return set()
-    if match.group(0).lower() == "according to":
-        return names_in(" ".join(text[match.end() :].split()[:4]), ordinary=ANY_TEXT)
-    return names_in(text[: match.start()], ordinary=ANY_TEXT)
+    """Who says something: the names in the clause before a speech verb ("In Rome, Lloyd Austin confirmed
+    …" -> Lloyd, Austin), after "by" right behind it ("… confirmed by Vladimir Putin"), or after
+    "according to" up to the next comma."""
+    text = strip_citations(text)
+    found: set[str] = set()
+    for match in _SPEECH.finditer(text):
+        if match.group(0).lower() == "according to":
+            source = text[match.end() :].split(",")[0].split()[:SOURCE_WORDS]
+            found |= names_in(" ".join(source), ordinary=ANY_TEXT)
+            continue
+        before = text[: match.start()]
+        found |= names_in(_SPEAKER_CLAUSE.sub("", before), ordinary=ANY_TEXT)
+        if by := _AGENT.match(text, match.end()):
+            found |= names_in(by.group(1), ordinary=ANY_TEXT)
+    return found
+
+
+def _same_speaker(claim: str, quote: str, article: str) -> bool:
+    """Does the quote give the claim's words to the same speaker? "Carl Schuster said" is matched by
+    "Schuster elaborates", and "The Russian president stated" by "Putin stated" where the article calls
+    him "Russian President Vladimir Putin"; "Russia confirmed" is not by "Lloyd Austin confirmed that North
+    Korea has dispatched troops to Russia". A quote that names no one before its own speech verb
+    ("Officials said") need only name the speaker somewhere."""
+    speakers = _speakers(claim)
+    if not speakers:
+        return True
+    if not (said_by := _speakers(quote)):
+        return any(contains_name(quote.lower(), s) for s in speakers)
+    known_as = {w for run in _name_runs(article) if run & said_by for w in run}
+    return any(_same_name(s, t) for s in speakers for t in said_by | known_as)
+
+
+@lru_cache(maxsize=PASSAGES_CACHED)
+def _name_runs(article: str) -> list[set[str]]:
+    return [set(map(clean_word, run.split())) for run in _NAME_RUN.findall(article)]
 
 
 def _directions(text: str) -> list[tuple[str, str, str]]:
@@ -642,7 +681,8 @@ class EvidenceSet:
                     windows.append((p.source, window))
                     self._owner.append(len(self.items) - 1)
         self._window_vectors = self._vectors(windows, stored)
-        self._article_lower = {p.source: article_texts[p.source].lower() for p in passages}
+        self._articles = {p.source: article_texts[p.source] for p in passages}
+        self._article_lower = {source: text.lower() for source, text in self._articles.items()}
         self._all_text = " ".join(p.text for p in passages)
         self._all_lower = self._all_text.lower()
         self._names: dict[str, set[str]] = {}
@@ -703,17 +743,17 @@ class EvidenceSet:
             if not (n in asked_years and ev.names_year(f"{n:g}"))
         ]
         problems += self.missing_names(claim, ev, question)[1]
-        quote_lower = ev.quote.lower()
-        speakers = _speakers(claim)  # "Carl Schuster said" is matched by "Schuster elaborates"
-        if speakers and not any(contains_name(quote_lower, s) for s in speakers):
-            problems.append(f"said by {' '.join(sorted(speakers))}")
+        if not (same_speaker := _same_speaker(claim, ev.quote, self._articles[ev.passage.source])):
+            problems.append(f"said by {' '.join(sorted(_speakers(claim)))}")
         if _swapped(claim, ev.quote):
             problems.append("roles swapped")
         if opposite := _opposite(claim, ev.passage.text):
             problems.append(opposite)
         claim_words, quote_words = content_words(claim), content_words(ev.quote)
-        if (_negated_words(ev.quote) & claim_words and not _NEGATION.search(_NOT_ONLY.sub(" ", claim))) or (
-            _negated_words(claim) & quote_words and not _NEGATION.search(_NOT_ONLY.sub(" ", ev.quote))
+        # Someone else's statement is no opposite: "Austin confirmed" does not deny "Putin did not confirm".
+        if same_speaker and (
+            (_negated_words(ev.quote) & claim_words and not _NEGATION.search(_NOT_ONLY.sub(" ", claim)))
+            or (_negated_words(claim) & quote_words and not _NEGATION.search(_NOT_ONLY.sub(" ", ev.quote)))
         ):
             problems.append("negation")
         return problems
@@ -936,7 +976,9 @@ class Grounder:
             ):
                 reasons = reasons or [f"not stated: {', '.join(added + echoed)}"]
                 continue
-            return Verdict(_mend_cut_abbreviation(sentence, ev.quote), ev, float(sims[i]))
+            return Verdict(
+                _mend_bound(_mend_cut_abbreviation(sentence, ev.quote), ev.quote), ev, float(sims[i])
+            )
         return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
 
     def answers(self, kept: list[Verdict], check: Check) -> bool:
@@ -1003,6 +1045,21 @@ def _mend_cut_abbreviation(sentence: str, quote: str) -> str:
         return sentence
     wholes = {m.group(0) for m in re.finditer(rf"(?<!\S){re.escape(cut.group(1))}(?:[A-Z]\.)+", quote)}
     return text[: cut.start()] + wholes.pop() if len(wholes) == 1 else sentence
+
+
+def _mend_bound(sentence: str, quote: str) -> str:
+    """The model often drops a figure's bound ("600,000" for "over 600,000 Russian soldiers have died"),
+    which states more than the article: the evidence's bound goes back before the figure."""
+    text = strip_citations(sentence)
+    mended = text
+    for start, end in reversed(number_spans(text)):
+        if _BOUND_BEFORE.search(text[:start]):
+            continue
+        if found := re.search(rf"\b({_BOUND})\s+{re.escape(text[start:end])}(?![\w,.]?\d)", quote, re.I):
+            bound = found.group(1).lower()
+            bound = bound.capitalize() if not text[:start].strip() else bound
+            mended = f"{mended[:start]}{bound} {mended[start:]}"
+    return sentence if mended == text else mended
 
 
 def _echoed(claim: str, asked: set[str], quote_words: set[str]) -> list[str]:

@@ -40,6 +40,7 @@ def test_sentence_spans_are_verbatim_and_respect_abbreviations() -> None:
 
 def test_citation_markers_and_content_words() -> None:
     assert strip_citations("It is large [1]. Really [2, 3].") == "It is large. Really."
+    assert strip_citations("It cannot reach the U.S. [1].") == "It cannot reach the U.S."  # not "U.S.."
     assert content_words("How many North Korean troops were sent?") == {"north", "korea", "troop", "sent"}
 
 

@@ -3,6 +3,7 @@ stay with verbatim quotes. The model's yes/no checks are scripted too (`verdicts
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bot.claims import content_words
 from bot.grounding import (
     Evidence,
     _echoed,
+    _mend_bound,
     _mend_cut_abbreviation,
     _speakers,
     _swapped,
@@ -257,6 +259,31 @@ def test_an_abbreviation_the_model_stops_inside_is_completed_from_its_evidence(s
         _mend_cut_abbreviation("They chose Plan B.", "They chose Plan B. Then they left.")
         == "They chose Plan B."
     )
+
+
+def test_an_abbreviation_ending_an_answer_keeps_one_full_stop(scripted_bot: Bot) -> None:
+    answer = ask_with_draft(
+        scripted_bot,
+        "Is North Korea's missile technology able to reach the U.S.?",
+        "North Korea's missile technology has not yet achieved the range necessary to target the U.S. [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert re.search(r"to target the U\.S\. \[\d\]$", answer.text), answer.text
+
+
+def test_a_figure_keeps_the_bound_its_evidence_gives(scripted_bot: Bot) -> None:
+    """ "600,000" alone says more than "over 600,000 Russian soldiers have died"."""
+    answer = ask_with_draft(
+        scripted_bot,
+        "How many Russian soldiers have died since the invasion?",
+        "600,000 [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert answer.text.startswith("Over 600,000 ["), answer.text
+    quote = "North Korea has approximately 1.2 million personnel and over 13,000 containers."
+    assert _mend_bound("It has 1.2 million troops [1].", quote) == "It has approximately 1.2 million troops."
+    assert _mend_bound("It has about 13,000 containers.", quote) == "It has about 13,000 containers."
+    assert _mend_bound("It has 1,300 containers.", quote) == "It has 1,300 containers."
 
 
 def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> None:
@@ -657,3 +684,42 @@ def test_a_speaker_is_named_before_a_speech_verb_in_lower_case() -> None:
     assert _speakers("North Korea's missiles cannot reach the United States yet.") == set()
     assert _speakers("Lloyd Austin confirmed the deployment.") == {"Lloyd", "Austin"}
     assert _speakers("According to CNN's analysts, it is a first.") == {"CNN"}
+
+
+def test_the_speaker_is_who_speaks_not_who_is_mentioned() -> None:
+    """The names of the clause before the speech verb, or after "by" behind it: not the place and date
+    before the comma, nor the names of what was said."""
+    assert _speakers("On October 23 in Rome, Lloyd Austin confirmed that troops went to Russia.") == {
+        "Lloyd",
+        "Austin",
+    }
+    assert _speakers("The report was neither denied nor confirmed by President Vladimir Putin.") == {
+        "President",
+        "Vladimir",
+        "Putin",
+    }
+
+
+def test_a_statement_is_not_given_to_someone_the_sentence_only_mentions(scripted_bot: Bot) -> None:
+    """ "Lloyd Austin confirmed that North Korea has dispatched troops to Russia" names Russia, but Russia
+    confirmed nothing. The rule needs no model: the model's yes does not keep the claim."""
+    answer = ask_with_draft(
+        scripted_bot,
+        "Did Russia confirm the deployment?",
+        "Yes, Russia confirmed that North Korea has dispatched troops to Russia [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert "Russia confirmed" not in answer.text, answer
+
+
+def test_another_speakers_statement_does_not_negate_a_denial(scripted_bot: Bot) -> None:
+    """ "Putin did not confirm it" rests on "… neither denied nor confirmed by Russian President Vladimir
+    Putin". "Lloyd Austin confirmed …", as close in meaning, is someone else's word, not its opposite."""
+    answer = ask_with_draft(
+        scripted_bot,
+        "Did Putin confirm the North Korean deployment?",
+        "No, Putin did not confirm the North Korean deployment [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert not answer.refused and "did not confirm" in answer.text, answer
+    assert "neither denied nor confirmed" in answer.citations[0].quote
