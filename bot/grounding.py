@@ -90,6 +90,8 @@ _META_ONLY = re.compile(
     re.I,
 )
 _WHICH = r"(?:(?:first|second|third|fourth|fifth|last|other)\s+)?"  # "the second article says"
+# A list's marker at a line's start ("1. North Korea sent …"), which is no claim; a bare "2." answer stays.
+_LIST_MARKER = re.compile(r"(?m)^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+(?=\S)")
 _META_PREFIX = re.compile(
     rf"^(?:(?:according to|based on|as stated in|as mentioned in|in)\s+(?:the\s+)?{_WHICH}"
     r"(?:passages?|articles?|excerpts?|texts?|sources?)(?:\s*\[\d+\])?\s*,\s*|"
@@ -122,6 +124,13 @@ _BOUND = (
     r"(?:over|more than|at least|nearly|almost|about|approximately|around|roughly|up to|fewer than|less than)"
 )
 _BOUND_BEFORE = re.compile(rf"\b{_BOUND}\s+$", re.I)
+# What only supposes: a condition or a modal ("If Russian forces can leverage …, it could …").
+_HYPOTHETICAL = re.compile(
+    r"\b(?:[Ii]f|[Ss]hould|[Uu]nless|could|may|might|would|likely|unlikely|possibly|potentially|perhaps|"
+    r"expected|whether)\b"
+)
+_CONDITION_FIRST = re.compile(r"^\W*(?:If|Should|Unless)\b")
+_CLAUSE_SPLIT = re.compile(r"[,;:]\s*|\s+(?:and|but|while|whereas|that|which)\s+")
 _ORDINAL = re.compile(
     r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(?:st|nd|rd|th))\b", re.I
 )
@@ -533,6 +542,32 @@ def _directions(text: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def _stated_as_certain(claim: str, quote: str, question: str) -> bool:
+    """The claim states as fact what its evidence only supposes: "North Korean troops are fighting in
+    Donetsk" on "If Russian forces can leverage North Korean special troops to turn the tide, it could …
+    break through … in Donetsk". What counts is a condition that opens the sentence, or a hedge before
+    some of the claim's words in the clause the claim draws on most: "Kim is providing troops to acquire
+    resources" rests on "I believe Kim is providing troops to acquire resources … and to gain experience
+    that he might apply if …". A claim or question that keeps a hedge ("Where could Russia break
+    through?") is not stating it as fact."""
+    if _HYPOTHETICAL.search(strip_citations(claim)) or _HYPOTHETICAL.search(question):
+        return False
+    if _CONDITION_FIRST.search(quote):
+        return True
+    words = content_words(claim)
+    clauses = _CLAUSE_SPLIT.split(quote)
+    overlaps = [len(words & content_words(c)) for c in clauses]
+    best = max(overlaps, default=0)
+    return best > 0 and all(_hedges(c, words) for c, o in zip(clauses, overlaps, strict=True) if o == best)
+
+
+def _hedges(clause: str, words: set[str]) -> bool:
+    """Does a hedge in the clause govern some of the claim's words, written after it? "Facebook CEO Mark
+    Zuckerberg should step down" still says who the CEO is."""
+    hedge = _HYPOTHETICAL.search(clause)
+    return hedge is not None and bool(words & content_words(clause[hedge.end() :]))
+
+
 def _same_name(a: str, b: str) -> bool:
     return contains_name(a.lower(), b) or contains_name(b.lower(), a)  # "Russian" and "Russia"
 
@@ -747,6 +782,8 @@ class EvidenceSet:
             problems.append(f"said by {' '.join(sorted(_speakers(claim)))}")
         if _swapped(claim, ev.quote):
             problems.append("roles swapped")
+        if _stated_as_certain(claim, ev.quote, question):
+            problems.append("stated as certain")
         if opposite := _opposite(claim, ev.passage.text):
             problems.append(opposite)
         claim_words, quote_words = content_words(claim), content_words(ev.quote)
@@ -915,7 +952,7 @@ class Grounder:
 
     def verify(self, answer: str, check: Check) -> list[Verdict]:
         verdicts: list[Verdict] = []
-        for raw in split_sentences(_SPACED_ABBREVIATION.sub(r"\1.", answer)):
+        for raw in split_sentences(_LIST_MARKER.sub("", _SPACED_ABBREVIATION.sub(r"\1.", answer))):
             sentence = clean_sentence(raw)
             if not strip_citations(sentence) or _META_ONLY.search(sentence) or is_model_refusal(sentence):
                 continue

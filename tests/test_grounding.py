@@ -17,6 +17,7 @@ from bot.grounding import (
     _mend_bound,
     _mend_cut_abbreviation,
     _speakers,
+    _stated_as_certain,
     _swapped,
     answers_kind,
     clean_sentence,
@@ -269,6 +270,43 @@ def test_an_abbreviation_ending_an_answer_keeps_one_full_stop(scripted_bot: Bot)
         verdicts=["yes"] * 4,
     )
     assert re.search(r"to target the U\.S\. \[\d\]$", answer.text), answer.text
+
+
+def test_what_the_evidence_only_supposes_is_not_stated_as_fact(embedded_bot: Bot, tmp_path: Path) -> None:
+    """ "If Russian forces can leverage North Korean special troops …, it could … break through … in
+    Donetsk" says nothing of troops fighting there. The rule needs no model: the model's yes does not
+    keep the claim."""
+    article = (
+        "The weather in Seoul was mild. If Russian forces can leverage North Korean special troops to "
+        "turn the tide, it could enhance their chances of breaking through Ukrainian defenses in Donetsk."
+    )
+    answer = ask_with_draft(
+        scripted_bot_on(embedded_bot, tmp_path, {"war.txt": article}),
+        "Are North Korean troops fighting in Donetsk?",
+        "Yes, North Korean troops are fighting in Donetsk [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert "fighting in Donetsk" not in answer.text, answer
+    donetsk = "If Russian forces use the troops, it could help them break through in Donetsk."
+    assert _stated_as_certain("The troops fight in Donetsk.", donetsk, "Who fights in Donetsk?")
+    assert not _stated_as_certain("Donetsk.", donetsk, "Where could Russia break through?")  # hedged question
+    believe = "He says Kim is sending troops to get money and to gain experience he might apply if war comes."
+    assert not _stated_as_certain(
+        "Kim is sending troops to get money.", believe, "Why is Kim sending troops?"
+    )
+    assert _stated_as_certain("Kim will apply the experience in a war.", believe, "What will Kim do?")
+    step_down = "Facebook CEO Mark Zuckerberg should step down, said a former employee."
+    assert not _stated_as_certain("Mark Zuckerberg is the CEO of Facebook.", step_down, "Who runs Facebook?")
+
+
+def test_a_list_marker_is_no_claim(scripted_bot: Bot) -> None:
+    answer = ask_with_draft(
+        scripted_bot,
+        "How many nuclear tests has North Korea conducted?",
+        "1. North Korea has conducted six nuclear tests [1].",
+        verdicts=["yes"] * 4,
+    )
+    assert answer.text.startswith("North Korea has conducted six nuclear tests ["), answer.text
 
 
 def test_a_figure_keeps_the_bound_its_evidence_gives(scripted_bot: Bot) -> None:
