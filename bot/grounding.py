@@ -505,13 +505,12 @@ def _speakers(text: str) -> set[str]:
     return found
 
 
-def _same_speaker(claim: str, quote: str, article: str) -> bool:
-    """Does the quote give the claim's words to the same speaker? "Carl Schuster said" is matched by
+def _same_speaker(speakers: set[str], quote: str, article: str) -> bool:
+    """Does the quote give a claim's words to the claim's `speakers`? "Carl Schuster said" is matched by
     "Schuster elaborates", and "The Russian president stated" by "Putin stated" where the article calls
     him "Russian President Vladimir Putin"; "Russia confirmed" is not by "Lloyd Austin confirmed that North
     Korea has dispatched troops to Russia". A quote that names no one before its own speech verb
     ("Officials said") need only name the speaker somewhere."""
-    speakers = _speakers(claim)
     if not speakers:
         return True
     if not (said_by := _speakers(quote)):
@@ -778,8 +777,9 @@ class EvidenceSet:
             if not (n in asked_years and ev.names_year(f"{n:g}"))
         ]
         problems += self.missing_names(claim, ev, question)[1]
-        if not (same_speaker := _same_speaker(claim, ev.quote, self._articles[ev.passage.source])):
-            problems.append(f"said by {' '.join(sorted(_speakers(claim)))}")
+        speakers = _speakers(claim)
+        if not (same_speaker := _same_speaker(speakers, ev.quote, self._articles[ev.passage.source])):
+            problems.append(f"said by {' '.join(sorted(speakers))}")
         if _swapped(claim, ev.quote):
             problems.append("roles swapped")
         if _stated_as_certain(claim, ev.quote, question):
