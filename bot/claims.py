@@ -82,6 +82,11 @@ OPPOSITES = [
 ]
 
 
+def cited_numbers(text: str) -> set[int]:
+    """The excerpt numbers a text cites: {1, 3} for "… [1] … [1, 3]"."""
+    return {int(n) for m in _CITATION.finditer(text) for n in re.findall(r"\d+", m.group(0))}
+
+
 def strip_citations(text: str) -> str:
     """The text without its [n] markers; "the U.S. [1]." keeps one full stop, not "the U.S.."."""
     return _DOUBLE_STOP.sub(r"\1", _CITATION.sub("", text)).strip()

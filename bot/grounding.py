@@ -32,6 +32,7 @@ from bot.claims import (
     OFFICES,
     OPPOSITES,
     PEOPLE_NOUNS,
+    cited_numbers,
     clean_word,
     contains_name,
     content_words,
@@ -67,7 +68,11 @@ EVIDENCE_FOR_PROMPT = 3  # best evidence sentences shown to the model (each with
 PROMPT_CHAR_BUDGET = 800  # ~180 tokens of excerpts: prefill time is most of the time to first token
 SUPPORT_CANDIDATES = 3  # evidence sentences tried per claim, best similarity first (shown ones first)
 NAMED_CANDIDATES = 2  # further sentences tried per claim because they name all that it names
-KIND_BONUS = 0.1  # evidence of the type the question asks for (a number for "how many") ranks higher
+# Evidence of the type the question asks for (a number for "how many") ranks higher; a sentence about
+# another year than the one asked ranks lower. Sentences that restate the question are otherwise the
+# closest in meaning, and the answer sentence falls out of the excerpts (eval/HISTORY.md, 2026-12-01).
+KIND_BONUS = 0.3
+OTHER_YEAR_PENALTY = 0.3
 DUPLICATE_OVERLAP = 0.8  # share of content words two answer sentences share before one is a repeat
 NEGATION_MARGIN = 0.12  # a negated sentence this close to the best match contradicts the claim
 NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved the range")
@@ -807,15 +812,19 @@ class EvidenceSet:
 
     def rank_for_question(self, question: str) -> list[tuple[Evidence, float]]:
         """Evidence sentences by how well they answer the question: meaning first, shared words second,
-        a small bonus for holding what the question asks for (a number, a date, a name)."""
+        a bonus for holding what the question asks for (a number, a date, a name), a penalty for
+        speaking of another year than the one asked ("Q1 2023 revenue" for "revenue in Q1 2021")."""
         sims = self.similarities(question)
         terms = content_words(question)
+        years = _YEAR.findall(question)
         scored = []
         for ev, sim in zip(self.items, sims, strict=True):
             overlap = len(terms & content_words(ev.quote)) / len(terms) if terms else 0.0
-            score = (
-                float(sim) * 0.7 + overlap * 0.3 + (KIND_BONUS if answers_kind(ev.quote, question) else 0.0)
-            )
+            score = float(sim) * 0.7 + overlap * 0.3
+            if answers_kind(ev.quote, question):
+                score += KIND_BONUS
+            if years and not any(ev.names_year(y) for y in years):
+                score -= OTHER_YEAR_PENALTY
             scored.append((ev, score))
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored
@@ -1037,12 +1046,21 @@ class Grounder:
     def extractive_answer(self, check: Check, draft: str) -> Verdict | None:
         """The best evidence sentence, quoted, if it is a whole sentence, fits the question, says what the
         draft said and the model agrees it answers the question; quoting a merely nearby sentence, a
-        headline or a snippet cut off ("… Serena Williams and Johanna Konta ...") would mislead."""
-        for ev, score in check.ranked[:2]:
+        headline or a snippet cut off ("… Serena Williams and Johanna Konta ...") would mislead. A draft
+        that is only a citation ("[2]") points at an excerpt without wording an answer: the candidates
+        are then that excerpt's best sentences."""
+        pointed = not _A_WORD.search(strip_citations(draft))
+        candidates = check.ranked
+        if pointed:
+            cited = cited_numbers(draft)
+            candidates = [
+                (ev, s) for ev, s in check.ranked if ev in check.shown and ev.passage.number in cited
+            ]
+        for ev, score in candidates[:2]:
             if (
                 is_whole_sentence(ev.quote)
                 and fits(ev.quote, [ev], check.question)
-                and self.agrees(draft, ev.quote, check)
+                and (pointed or self.agrees(draft, ev.quote, check))
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
                 return Verdict(ev.quote, ev, score)
@@ -1053,7 +1071,7 @@ class Grounder:
         """Does the quote say what the draft said, in other words? The quote stands in for a draft whose
         wording failed, not for one with another answer: of the names and numbers the draft gives beyond
         the question, the quote must give one ("Titanic (1997), for which he won an Oscar…" does not stand
-        in for "James Cameron directed Avatar"). A draft that is only a citation ("[2]") said nothing."""
+        in for "James Cameron directed Avatar")."""
         text = strip_citations(draft)
         if not _A_WORD.search(text):
             return False

@@ -330,10 +330,23 @@ def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> No
     assert ask_with_draft(scripted_bot, question, draft, verdicts=["no"] * 4).refused
     quoted = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"])
     assert quoted.extractive and "1.2 million" in quoted.text
-    # A quote stands in for the draft's wording, not for another answer nor for a bare citation (RGB:
-    # "James Cameron" drafted, "Titanic (1997), for which he won an Oscar…" quoted).
-    for other in ("About 1.5 million [1].", "[1]"):
-        assert ask_with_draft(scripted_bot, question, other, verdicts=["yes"] * 4).refused, other
+    # A quote stands in for the draft's wording, not for another answer (RGB: "James Cameron" drafted,
+    # "Titanic (1997), for which he won an Oscar…" quoted).
+    assert ask_with_draft(scripted_bot, question, "About 1.5 million [1].", verdicts=["yes"] * 4).refused
+
+
+def test_a_bare_citation_is_answered_from_the_excerpt_it_points_at(scripted_bot: Bot) -> None:
+    """The model sometimes drafts only "[2]": the best sentence of excerpt 2 is quoted if it fits the
+    question and the model says it answers; a citation of no excerpt shown says nothing."""
+    question = "How large is North Korea's military?"
+    check = scripted_bot.grounder.check(question, scripted_bot.retrieve(question), scripted_bot.index.texts)
+    numbers = {e.passage.number for e in check.shown}
+    size = next(e.passage.number for e in check.shown if "1.2 million" in e.quote)
+    pointed = ask_with_draft(scripted_bot, question, f"[{size}]", verdicts=["yes"] * 4)
+    assert pointed.extractive and "1.2 million" in pointed.text, pointed.text
+    assert ask_with_draft(scripted_bot, question, f"[{size}]", verdicts=["no"] * 4).refused
+    unshown = next(n for n in range(1, 30) if n not in numbers)
+    assert ask_with_draft(scripted_bot, question, f"[{unshown}]", verdicts=["yes"] * 4).refused
 
 
 def test_question_kinds_and_number_words() -> None:
@@ -761,3 +774,17 @@ def test_another_speakers_statement_does_not_negate_a_denial(scripted_bot: Bot) 
     )
     assert not answer.refused and "did not confirm" in answer.text, answer
     assert "neither denied nor confirmed" in answer.citations[0].quote
+
+
+def test_the_answer_outranks_sentences_that_restate_the_question(embedded_bot: Bot, tmp_path: Path) -> None:
+    """A sentence about the question's subject in another year, or one without what the question asks
+    for, is closer in meaning than the answer; ranked first, it pushed the answer out of the excerpts."""
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"tesla.txt": (
+        "Tesla earnings\n\nTesla's Q1 2023 deliveries stood at 422,875 vehicles and it registered a total "
+        "revenue of $23.3 billion. Tesla's revenue in the first quarter keeps growing. That is an 81 percent "
+        "increase year over year, compared to $10.4 billion in revenue in Q1 2021. Analysts expect revenue "
+        "to rise again next quarter.\n"
+    )})  # fmt: skip
+    question = "What was Tesla's revenue in Q1 2021?"
+    check = bot.grounder.check(question, bot.retrieve(question), bot.index.texts)
+    assert "$10.4 billion" in check.ranked[0][0].quote, [ev.quote for ev, _ in check.ranked]
