@@ -1073,8 +1073,6 @@ class Grounder:
         the question, the quote must give one ("Titanic (1997), for which he won an Oscar…" does not stand
         in for "James Cameron directed Avatar")."""
         text = strip_citations(draft)
-        if not _A_WORD.search(text):
-            return False
         names = check.evidence.new_names(text, check.question)
         figures = numbers_in(text) - numbers_in(check.question)
         quote_lower = quote.lower()
