@@ -43,23 +43,25 @@ class PlainRag:
         from llama_index.core import Settings, SimpleDirectoryReader, VectorStoreIndex
         from llama_index.llms.llama_cpp import LlamaCPP
 
+        from bot.backends.embedded import cpu_has_amx, extra_buffer_types
         from bot.embedding import onnx_embedding
         from bot.models import qwen_path
 
         Settings.embed_model = onnx_embedding()
-        Settings.llm = LlamaCPP(
-            model_path=str(qwen_path()),
-            temperature=0.0,
-            max_new_tokens=MAX_NEW_TOKENS,
-            context_window=CONTEXT_WINDOW,
-            model_kwargs={
-                "seed": 0,
-                "n_threads": os.cpu_count() or 1,
-            },  # as the bot; llama.cpp defaults to half
-            messages_to_prompt=lambda ms: chatml([(m.role.value, m.content or "") for m in ms]),
-            completion_to_prompt=lambda text: chatml([("user", text)]),
-            verbose=False,
-        )
+        with extra_buffer_types(not cpu_has_amx()):  # the same kernels as the bot
+            Settings.llm = LlamaCPP(
+                model_path=str(qwen_path()),
+                temperature=0.0,
+                max_new_tokens=MAX_NEW_TOKENS,
+                context_window=CONTEXT_WINDOW,
+                model_kwargs={
+                    "seed": 0,
+                    "n_threads": os.cpu_count() or 1,
+                },  # as the bot; llama.cpp defaults to half
+                messages_to_prompt=lambda ms: chatml([(m.role.value, m.content or "") for m in ms]),
+                completion_to_prompt=lambda text: chatml([("user", text)]),
+                verbose=False,
+            )
         documents = SimpleDirectoryReader(str(corpus)).load_data()
         self.engine = VectorStoreIndex.from_documents(documents).as_query_engine(streaming=True)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot, BotError, Settings, models
+from bot.backends import embedded
 from bot.backends.prompt_cache import CachingLlama
 from bot.models import EMBEDDED_MODELS, QWEN_SIZE
 from tests.test_end_to_end import run_cli
@@ -16,6 +17,23 @@ def test_default_model_is_the_joined_and_verified_qwen(embedded_bot: Bot) -> Non
     assert embedded_bot.backend.model == EMBEDDED_MODELS["qwen2.5-1.5b"].label
     path = models.qwen_path()
     assert path.stat().st_size == QWEN_SIZE and path.parent == models.model_cache_dir()
+
+
+def test_amx_kernels_are_left_out_only_on_a_cpu_that_has_them(
+    embedded_bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a CPU with AMX, llama.cpp's AMX kernels crashed the first generation (a segmentation fault).
+    answer = embedded_bot.ask("How large is North Korea's military?")
+    assert "1.2 million" in answer.text
+    llama = embedded_bot.backend._load()  # type: ignore[attr-defined]
+    assert llama.model_params.use_extra_bufts is not embedded.cpu_has_amx()
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(embedded, "CPU_FLAGS", cpuinfo)
+    for flags, has_amx in (("fpu avx2 avx512f", False), ("fpu avx2 amx_bf16 amx_int8 amx_tile", True)):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert embedded.cpu_has_amx() is has_amx
+    cpuinfo.unlink()
+    assert embedded.cpu_has_amx() is False  # no /proc/cpuinfo (not Linux)
 
 
 def test_parts_that_do_not_match_the_pin_are_refused_and_leave_nothing(

@@ -10,6 +10,8 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ CONTEXT_TOKENS = 4096
 # The first token of each way a chat model starts a yes or a no.
 YES_WORDS = ("yes", "Yes", "YES", " yes", " Yes")
 NO_WORDS = ("no", "No", "NO", " no", " No")
+CPU_FLAGS = Path("/proc/cpuinfo")
 
 
 class EmbeddedBackend(Backend):
@@ -48,14 +51,15 @@ class EmbeddedBackend(Backend):
         if self._llama is None:
             from bot.backends.prompt_cache import CachingLlama
 
-            self._llama = CachingLlama(
-                model_path=str(self.spec.locate()),
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=max(1, os.cpu_count() or 1),
-                chat_format=self.spec.chat_format,
-                seed=0,
-                verbose=False,
-            )
+            with extra_buffer_types(not cpu_has_amx()):
+                self._llama = CachingLlama(
+                    model_path=str(self.spec.locate()),
+                    n_ctx=CONTEXT_TOKENS,
+                    n_threads=max(1, os.cpu_count() or 1),
+                    chat_format=self.spec.chat_format,
+                    seed=0,
+                    verbose=False,
+                )
         return self._llama
 
     def stream_chat(self, messages: list[Message], *, max_tokens: int, num_ctx: int) -> Iterator[str]:
@@ -102,3 +106,34 @@ class EmbeddedBackend(Backend):
 
             self._yes_no = first_tokens(YES_WORDS), first_tokens(NO_WORDS)
         return self._yes_no
+
+
+def cpu_has_amx() -> bool:
+    """llama.cpp moves the weights to its AMX kernels on CPUs that have them (Xeon Sapphire Rapids and
+    later), and there every first generation ended in a segmentation fault (llama-cpp-python 0.3.36 on
+    a 2-core VM, 2026-12-02): on such CPUs the model runs on the plain AVX kernels instead."""
+    try:
+        return "amx_int8" in CPU_FLAGS.read_text().split()
+    except OSError:
+        return False
+
+
+@contextmanager
+def extra_buffer_types(enabled: bool) -> Iterator[None]:
+    """`Llama()` builds its model parameters itself from llama.cpp's defaults, so the one way to load
+    without the extra buffer types (AMX, repacked weights) is to change those defaults while it loads
+    (under the backend's lock)."""
+    import llama_cpp.llama_cpp as native
+
+    defaults = native.llama_model_default_params
+
+    def params() -> Any:
+        chosen = defaults()
+        chosen.use_extra_bufts = enabled
+        return chosen
+
+    native.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = defaults
