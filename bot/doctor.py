@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,15 @@ from bot.index import ArticleIndex
 from bot.models import EMBEDDED_MODELS
 from bot.settings import Settings
 from bot.wording import count
+
+FIRST_TOKEN_TIMEOUT = 300.0  # seconds to load the model and write one token, however slow the machine
+# Run in a child process: a crash inside llama.cpp ends the process it is in, with no Python error.
+FIRST_TOKEN_CODE = "import sys; from bot.doctor import first_token; first_token(sys.argv[1])"
+# What to do when llama.cpp, compiled by pip for this CPU (-march=native), crashes on it.
+REBUILD = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir --no-deps '
+    "llama-cpp-python=={version}"
+)
 
 
 def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
@@ -48,6 +60,8 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
             yield not chosen, f"{name}: {err}"
     try:
         EmbeddedBackend(settings).check()
+        if settings.backend != "ollama":
+            yield generation_check(settings.embedded_model)
     except BotError as err:
         yield False, str(err)
     try:
@@ -104,3 +118,43 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
         not stale,
         f"index for {settings.data_dir}: {count(len(articles), 'article')}, {count(index.passage_count(), 'passage')}{fix}",
     )
+
+
+def generation_check(model: str) -> tuple[bool, str]:
+    """The bundled model writes one token in a child process, where a crash of llama.cpp on this CPU
+    (every first generation on CPUs with AMX, until the bot stopped using llama.cpp's AMX kernels) is
+    reported with what to do instead of ending `bot doctor` too."""
+    import llama_cpp
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_TOKEN_CODE, model],
+            capture_output=True,
+            text=True,
+            timeout=FIRST_TOKEN_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"{model}: no token in {FIRST_TOKEN_TIMEOUT:.0f} s: the machine may be out of memory"
+    if done.returncode < 0:
+        crash = next((s.name for s in signal.Signals if s == -done.returncode), f"signal {-done.returncode}")
+        rebuild = REBUILD.format(version=llama_cpp.__version__)
+        return False, (
+            f"{model}: llama.cpp crashed on this CPU ({crash}) at its first token: rebuild it for a "
+            f"generic CPU with `{rebuild}`, or use Ollama (--backend ollama)"
+        )
+    if done.returncode != 0:
+        return False, f"{model}: {(done.stderr.strip().splitlines() or ['no token'])[-1]}"
+    return True, f"{model}: writes on this CPU ({done.stdout.strip()})"
+
+
+def first_token(model: str) -> None:
+    """The child process of `generation_check`."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        backend = EmbeddedBackend(Settings.resolve(embedded_model=model))
+        next(backend.stream_chat([{"role": "user", "content": "Say yes."}], max_tokens=1, num_ctx=512), "")
+    except BotError as err:
+        sys.exit(str(err))
+    print(f"loaded and wrote a token in {time.perf_counter() - start:.1f} s")

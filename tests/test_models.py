@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import llama_cpp.llama_cpp as native
 import pytest
 
-from bot import Bot, BotError, Settings, models
+from bot import Bot, BotError, Settings, doctor, models
 from bot.backends import embedded
 from bot.backends.prompt_cache import CachingLlama
 from bot.models import EMBEDDED_MODELS, QWEN_SIZE
@@ -34,6 +35,12 @@ def test_amx_kernels_are_left_out_only_on_a_cpu_that_has_them(
         assert embedded.cpu_has_amx() is has_amx
     cpuinfo.unlink()
     assert embedded.cpu_has_amx() is False  # no /proc/cpuinfo (not Linux)
+    defaults = native.llama_model_default_params
+    with embedded.extra_buffer_types(False):
+        assert native.llama_model_default_params().use_extra_bufts is False
+    with pytest.raises(RuntimeError), embedded.extra_buffer_types(False):
+        raise RuntimeError
+    assert native.llama_model_default_params is defaults and defaults().use_extra_bufts is True
 
 
 def test_parts_that_do_not_match_the_pin_are_refused_and_leave_nothing(
@@ -62,6 +69,22 @@ def test_smollm2_stays_selectable_from_the_cli(seed_data_dir: Path) -> None:
     doctor = run_cli("doctor", "--data-dir", str(seed_data_dir))
     assert "qwen2.5-1.5b: bundled Qwen2.5-Coder-1.5B-Instruct" in doctor.stdout
     assert "smollm2-135m: bundled SmolLM2-135M-Instruct" in doctor.stdout
+    assert "qwen2.5-1.5b: writes on this CPU (loaded and wrote a token in" in doctor.stdout
+
+
+def test_doctor_reports_a_crash_of_llama_cpp_with_the_rebuild_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A segmentation fault inside llama.cpp ends its process with no Python error (as on CPUs with AMX).
+    monkeypatch.setattr(doctor, "FIRST_TOKEN_CODE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    passed, line = doctor.generation_check("smollm2-135m")
+    assert not passed
+    assert "smollm2-135m: llama.cpp crashed on this CPU (SIGSEGV) at its first token" in line
+    assert (
+        'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall' in line and "--backend ollama" in line
+    )
+    monkeypatch.setattr(doctor, "FIRST_TOKEN_CODE", "import sys; sys.exit('The model file is unreadable.')")
+    assert doctor.generation_check("smollm2-135m") == (False, "smollm2-135m: The model file is unreadable.")
 
 
 def test_a_check_gets_the_same_answer_whatever_was_asked_before(

@@ -111,29 +111,36 @@ class EmbeddedBackend(Backend):
 def cpu_has_amx() -> bool:
     """llama.cpp moves the weights to its AMX kernels on CPUs that have them (Xeon Sapphire Rapids and
     later), and there every first generation ended in a segmentation fault (llama-cpp-python 0.3.36 on
-    a 2-core VM, 2026-12-02): on such CPUs the model runs on the plain AVX kernels instead."""
+    a 2-core VM, 2026-12-02): on such CPUs the model runs on llama.cpp's plain CPU kernels instead."""
     try:
         return "amx_int8" in CPU_FLAGS.read_text().split()
     except OSError:
         return False
 
 
+_DEFAULTS_LOCK = threading.Lock()  # the patched defaults are the whole process's, not one backend's
+
+
 @contextmanager
 def extra_buffer_types(enabled: bool) -> Iterator[None]:
-    """`Llama()` builds its model parameters itself from llama.cpp's defaults, so the one way to load
-    without the extra buffer types (AMX, repacked weights) is to change those defaults while it loads
-    (under the backend's lock)."""
+    """`Llama()` builds its model parameters itself from llama.cpp's defaults (extra buffer types on),
+    so the one way to load without them (AMX, repacked weights) is to change those defaults while it
+    loads."""
+    if enabled:
+        yield
+        return
     import llama_cpp.llama_cpp as native
 
-    defaults = native.llama_model_default_params
+    with _DEFAULTS_LOCK:
+        defaults = native.llama_model_default_params
 
-    def params() -> Any:
-        chosen = defaults()
-        chosen.use_extra_bufts = enabled
-        return chosen
+        def params() -> Any:
+            chosen = defaults()
+            chosen.use_extra_bufts = False
+            return chosen
 
-    native.llama_model_default_params = params
-    try:
-        yield
-    finally:
-        native.llama_model_default_params = defaults
+        native.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = defaults
