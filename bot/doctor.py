@@ -134,7 +134,10 @@ def generation_check(model: str) -> tuple[bool, str]:
             timeout=FIRST_TOKEN_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
-        return False, f"{model}: no token in {FIRST_TOKEN_TIMEOUT:.0f} s: the machine may be out of memory"
+        return False, (
+            f"{model}: no token in {FIRST_TOKEN_TIMEOUT:.0f} s: a slow disk, or too little free memory for the "
+            "model (see bot doctor's line for it above)"
+        )
     if done.returncode < 0:
         crash = next((s.name for s in signal.Signals if s == -done.returncode), f"signal {-done.returncode}")
         rebuild = REBUILD.format(version=llama_cpp.__version__)
