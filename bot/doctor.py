@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 from bot.articles import check_corpus
@@ -123,9 +124,8 @@ def run_checks(**overrides: str | None) -> Iterator[tuple[bool, str]]:
 def generation_check(model: str) -> tuple[bool, str]:
     """The bundled model writes one token in a child process, where a crash of llama.cpp on this CPU
     (every first generation on CPUs with AMX, until the bot stopped using llama.cpp's AMX kernels) is
-    reported with what to do instead of ending `bot doctor` too."""
-    import llama_cpp
-
+    reported with what to do instead of ending `bot doctor` too. The model runtime is never imported
+    here: doctor itself stays quick."""
     try:
         done = subprocess.run(
             [sys.executable, "-c", FIRST_TOKEN_CODE, model],
@@ -140,7 +140,7 @@ def generation_check(model: str) -> tuple[bool, str]:
         )
     if done.returncode < 0:
         crash = next((s.name for s in signal.Signals if s == -done.returncode), f"signal {-done.returncode}")
-        rebuild = REBUILD.format(version=llama_cpp.__version__)
+        rebuild = REBUILD.format(version=metadata.version("llama-cpp-python"))
         return False, (
             f"{model}: llama.cpp crashed on this CPU ({crash}) at its first token: rebuild it for a "
             f"generic CPU with `{rebuild}`, or use Ollama (--backend ollama)"
