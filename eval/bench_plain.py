@@ -43,12 +43,12 @@ class PlainRag:
         from llama_index.core import Settings, SimpleDirectoryReader, VectorStoreIndex
         from llama_index.llms.llama_cpp import LlamaCPP
 
-        from bot.backends.embedded import cpu_has_amx, extra_buffer_types
+        from bot.backends.embedded import extra_buffer_types
         from bot.embedding import onnx_embedding
         from bot.models import qwen_path
 
         Settings.embed_model = onnx_embedding()
-        with extra_buffer_types(not cpu_has_amx()):  # the same kernels as the bot
+        with extra_buffer_types():  # the same kernels as the bot
             Settings.llm = LlamaCPP(
                 model_path=str(qwen_path()),
                 temperature=0.0,

@@ -51,7 +51,7 @@ class EmbeddedBackend(Backend):
         if self._llama is None:
             from bot.backends.prompt_cache import CachingLlama
 
-            with extra_buffer_types(not cpu_has_amx()):
+            with extra_buffer_types():
                 self._llama = CachingLlama(
                     model_path=str(self.spec.locate()),
                     n_ctx=CONTEXT_TOKENS,
@@ -122,10 +122,13 @@ _DEFAULTS_LOCK = threading.Lock()  # the patched defaults are the whole process'
 
 
 @contextmanager
-def extra_buffer_types(enabled: bool) -> Iterator[None]:
-    """`Llama()` builds its model parameters itself from llama.cpp's defaults (extra buffer types on),
-    so the one way to load without them (AMX, repacked weights) is to change those defaults while it
-    loads."""
+def extra_buffer_types(enabled: bool | None = None) -> Iterator[None]:
+    """Load a model inside this to get llama.cpp's extra buffer types (AMX, repacked weights) only where
+    they are safe (None: on a CPU without AMX). `Llama()` builds its model parameters itself from
+    llama.cpp's defaults (extra buffer types on), so the one way to load without them is to change those
+    defaults while it loads."""
+    if enabled is None:
+        enabled = not cpu_has_amx()
     if enabled:
         yield
         return
