@@ -140,6 +140,18 @@ class Side:
         return peak
 
 
+def share(flags: list[bool]) -> float | str:
+    """A group the run did not ask about (--unanswerable 0) has no share, not a division by zero."""
+    return sum(flags) / len(flags) if flags else "n/a"
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def score(rows: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
     from bot.grounding import is_model_refusal
     from bot.metrics import invented_facts, key_facts_present, percentile
@@ -152,24 +164,26 @@ def score(rows: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
     firsts = [r["first_token"] for r in rows if r["first_token"] is not None]
     totals = [r["total"] for r in rows]
     return {
-        "correct answers": sum(
+        "correct answers": share([
             not r["refused"] and key_facts_present(r["text"], r["item"]["key_facts"]) == 1.0
             for r in answerable
-        ) / len(answerable),
-        "correct refusals": sum(r["refused"] for r in unanswerable) / len(unanswerable),
-        "wrong refusals": sum(r["refused"] for r in answerable) / len(answerable),
+        ]),
+        "correct refusals": share([r["refused"] for r in unanswerable]),
+        "wrong refusals": share([r["refused"] for r in answerable]),
         "invented facts per answer": statistics.fmean(len(invented_facts(r["text"], sources)) for r in answered)
         if answered
         else 0.0,
-        "first token p50 / p95 (s)": f"{statistics.median(firsts):.1f} / {percentile(firsts, 0.95):.1f}",
+        "first token p50 / p95 (s)": f"{statistics.median(firsts):.1f} / {percentile(firsts, 0.95):.1f}"
+        if firsts
+        else "n/a",
         "total p50 / p95 (s)": f"{statistics.median(totals):.1f} / {percentile(totals, 0.95):.1f}",
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--answerable", type=int, default=20)
-    parser.add_argument("--unanswerable", type=int, default=10)
+    parser.add_argument("--answerable", type=count, default=20)
+    parser.add_argument("--unanswerable", type=count, default=10)
     parser.add_argument("--split", default="report", help="seed half to draw questions from")
     parser.add_argument("--worker", choices=["bot", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
@@ -186,6 +200,8 @@ def main() -> None:
     chosen = [i for i in items if i["answerable"]][::2][: args.answerable] + [
         i for i in items if not i["answerable"]
     ][::2][: args.unanswerable]
+    if not chosen:
+        parser.error("no questions chosen: give --answerable or --unanswerable a number above 0")
     sources = [p.read_text(encoding="utf-8") for p in sorted(bundled_dir("seeds").glob("*")) if p.is_file()]
 
     with tempfile.TemporaryDirectory() as scratch:

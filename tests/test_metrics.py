@@ -47,3 +47,24 @@ def test_correctness_and_retrieval_metrics() -> None:
         "rr": 0.5,
         "evidence_recall": 1.0,
     }
+
+
+def test_bench_plain_scores_a_run_without_unanswerable_questions_and_refuses_no_questions() -> None:
+    import subprocess
+    import sys
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "eval" / "bench_plain.py"
+    spec = spec_from_file_location("bench_plain", script)
+    bench = module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    row = {"text": "About 1.2 million [1].", "first_token": None, "total": 1.0}
+    table = bench.score([{**row, "item": {"answerable": True, "key_facts": ["1.2 million"]}}], [SOURCE])
+    assert table["correct answers"] == 1.0 and table["correct refusals"] == "n/a"
+    assert table["first token p50 / p95 (s)"] == "n/a"
+
+    for counts, message in [(["0", "0"], "no questions chosen"), (["-1", "2"], "must be 0 or more")]:
+        args = [sys.executable, str(script), "--answerable", counts[0], "--unanswerable", counts[1]]
+        done = subprocess.run(args, capture_output=True, text=True)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
