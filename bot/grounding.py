@@ -183,6 +183,13 @@ _TIME_WORDS = re.compile(
 # Where an asking clause may start: a new sentence, after a comma ("According to CNN, when did…"), or after
 # "and if so" ("Did they meet, and if so, how many times?").
 _CLAUSE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|[,;:]\s*|(?i:\band if so\b)")
+# "when did russia invade ukraine again": a question about what was or is that ends in "again" asks to be
+# reminded, and the model took it for a second invasion. "When will they meet again?" keeps its "again".
+_RECALL_AGAIN = re.compile(
+    r"^(?=\W*(?:who|whom|whose|what|when|where|which|how)\b)"
+    r"(?!.*\b(?:will|would|can|could|shall|should|may|might|must)\b)(.*?)[\s,]+again\s*([?.!]*)\s*$",
+    re.I | re.S,
+)
 _HEDGE = re.compile(
     r"^\s*(?:(?:about|roughly|approximately|exactly|around|nearly|almost|just|precisely|so|and|but|then|also)\s+)+",
     re.I,
@@ -301,6 +308,11 @@ class Outcome:
                 c = v.evidence.citation()
                 seen.setdefault((c.source, c.start, c.end), c)
         return list(seen.values())
+
+
+def plain_question(question: str) -> str:
+    """The question as asked, without a reminder's trailing "again" ("what's his name again?")."""
+    return _RECALL_AGAIN.sub(r"\1\2", question)
 
 
 def question_kind(question: str) -> str | None:
@@ -902,6 +914,7 @@ class Grounder:
     ) -> Check:
         """`stored` gives the evidence windows' vectors stored at ingest (ArticleIndex.stored_vectors);
         `articles` says which were searched (Filters.articles)."""
+        question = plain_question(question)
         evidence = EvidenceSet(passages, texts, self.embedder, stored)
         ranked = evidence.rank_for_question(question)
         refusal = None

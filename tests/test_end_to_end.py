@@ -31,6 +31,12 @@ def test_military_size_is_answered_with_a_verbatim_seed_quote(embedded_bot: Bot)
     assert {"retrieve", "check", "generate", "verify", "total"} <= set(answer.timings)
 
 
+def test_a_reminders_again_is_not_read_as_a_second_event(embedded_bot: Bot) -> None:
+    # With its "again" the model drafted a second invasion ("October 24, 2022") and the bot refused.
+    answer = embedded_bot.ask("when did russia invade ukraine again")
+    assert not answer.refused and "February 2022" in answer.text, answer.text
+
+
 def test_stream_yields_draft_tokens_then_the_verified_answer(embedded_bot: Bot) -> None:
     events = list(embedded_bot.stream("How many containers has North Korea delivered to Russia?"))
     assert isinstance(events[-1], Answer)

@@ -24,6 +24,7 @@ from bot.grounding import (
     evidence_sentences,
     holds_office,
     passage_sentences,
+    plain_question,
     question_kind,
 )
 from tests.conftest import ScriptedBackend
@@ -788,3 +789,17 @@ def test_the_answer_outranks_sentences_that_restate_the_question(embedded_bot: B
     question = "What was Tesla's revenue in Q1 2021?"
     check = bot.grounder.check(question, bot.retrieve(question), bot.index.texts)
     assert "$10.4 billion" in check.ranked[0][0].quote, [ev.quote for ev, _ in check.ranked]
+
+
+def test_a_reminders_again_is_dropped_and_a_repeats_again_is_kept() -> None:
+    assert plain_question("when did russia invade ukraine again") == "when did russia invade ukraine"
+    assert plain_question("who's carl schuster, again?") == "who's carl schuster?"
+    assert plain_question("How many containers did they send again ?") == "How many containers did they send?"
+    for kept in (
+        "When will the leaders meet again?",
+        "Will Biden run again?",
+        "Why did they attack again?",
+        "Did the troops attack again?",
+        "What happened again in Kursk?",
+    ):
+        assert plain_question(kept) == kept
