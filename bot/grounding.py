@@ -184,7 +184,8 @@ _TIME_WORDS = re.compile(
 # "and if so" ("Did they meet, and if so, how many times?").
 _CLAUSE_START = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|[,;:]\s*|(?i:\band if so\b)")
 # "when did russia invade ukraine again": a question about what was or is that ends in "again" asks to be
-# reminded, and the model took it for a second invasion. "When will they meet again?" keeps its "again".
+# reminded, and the model took it for a second invasion. "When will they meet again?" and "Why did they
+# attack again?" ask about a repeat and keep theirs.
 _RECALL_AGAIN = re.compile(
     r"^(?=\W*(?:who|whom|whose|what|when|where|which|how)\b)"
     r"(?!.*\b(?:will|would|can|could|shall|should|may|might|must)\b)(.*?)[\s,]+again\s*([?.!]*)\s*$",
