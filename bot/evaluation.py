@@ -263,7 +263,7 @@ def score_item(bot: Bot, item: dict[str, Any], judge: Judge) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": item["id"], "setting": item["setting"], "split": item.get("split"), "question": item["question"],
         "answerable": answerable, "answer": answer.text, "refused": answer.refused,
-        "extractive": answer.extractive, "rewritten_query": answer.rewritten_query,
+        "extractive": answer.extractive, "draft": answer.draft, "rewritten_query": answer.rewritten_query,
         "citations": [{"source": c.source, "quote": c.quote} for c in answer.citations],
         "key_facts": key_facts_present(answer.text, key_facts) if answerable and key_facts else None,
         "token_f1": token_f1(answer.text, item["reference"]) if answerable and item.get("reference") else None,

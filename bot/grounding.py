@@ -410,6 +410,18 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     )
 
 
+def unstated_figures(claim: str, ev: Evidence, question: str) -> list[str]:
+    """The claim's numbers that the evidence sentence does not give. A year the question names may come
+    from the article's date: "The company's chief executive, Sandra Lee, said …" in an article of Apr 26,
+    2021 gives the 2021 of "Sandra Lee is the CEO of Brightline in 2021"."""
+    asked_years = {float(y) for y in _YEAR.findall(question)}
+    return [
+        f"{n:g}"
+        for n in numbers_in(claim) - numbers_in(ev.quote)
+        if not (n in asked_years and ev.names_year(f"{n:g}"))
+    ]
+
+
 def holds_office(text: str, question: str, in_passages: list[tuple[str, str]] | None = None) -> bool:
     """Does `text` give the office the question asks about to the organisation it names ("Ukrainian
     President …", "president of FIFA", "Google's chief executive"), or does one of `in_passages`' (quote,
@@ -788,13 +800,7 @@ class EvidenceSet:
     def conflicts(self, claim: str, ev: Evidence, question: str) -> list[str]:
         """What in `claim` the evidence sentence contradicts or lacks, by rules that need no model. A year
         the question names may come from the article's date."""
-        asked_years = {float(y) for y in _YEAR.findall(question)}
-        problems = [
-            f"{n:g}"
-            for n in numbers_in(claim) - numbers_in(ev.quote)
-            if not (n in asked_years and ev.names_year(f"{n:g}"))
-        ]
-        problems += self.missing_names(claim, ev, question)[1]
+        problems = unstated_figures(claim, ev, question) + self.missing_names(claim, ev, question)[1]
         speakers = _speakers(claim)
         if not (same_speaker := _same_speaker(speakers, ev.quote, self._articles[ev.passage.source])):
             problems.append(f"said by {' '.join(sorted(speakers))}")
@@ -999,6 +1005,7 @@ class Grounder:
         )
         # Below the cut, a close sentence holding all the claim's numbers may still state it, if the model
         # agrees: "The war began in February 2022" rests on "Since Russia's invasion … in February 2022".
+        # Written in the sentence: a year that only its article's date gives would anchor every sentence.
         figures = numbers_in(claim)
         anchored = [
             i for i in closest
@@ -1011,7 +1018,7 @@ class Grounder:
             anchored += [
                 i for i in order
                 if all(contains_name(evidence.items[i].quote.lower(), n) for n in new_names)
-                and figures <= numbers_in(evidence.items[i].quote)
+                and not unstated_figures(claim, evidence.items[i], check.question)
             ][:NAMED_CANDIDATES]  # fmt: skip
         conflicts = {
             i: evidence.conflicts(claim, evidence.items[i], check.question) for i in candidates + anchored

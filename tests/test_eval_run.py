@@ -41,7 +41,7 @@ def test_cli_writes_the_run_folder_and_enforces_floors(seed_data_dir: Path, tmp_
     assert f"Report: {run / 'report.html'}" in result.stderr
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     summary = json.loads((run / "summary.json").read_text())
-    assert len(rows) == 2 and {"question", "answer", "citations", "total", "passed"} <= set(rows[0])
+    assert len(rows) == 2 and {"question", "answer", "draft", "citations", "total", "passed"} <= set(rows[0])
     assert summary["judge"] == "none" and summary["faithfulness_judge"] is None
     assert summary["items"] == 2 and summary["hit_at_k"] is not None
     report = (run / "report.html").read_text()
@@ -121,3 +121,14 @@ def test_a_judge_that_takes_too_long_leaves_one_answer_unjudged_not_the_run_ende
     judge.backend = Stalled(scripted_bot.settings)
     answer = scripted_bot.ask("How large is North Korea's military?")
     assert judge.faithful(answer) is None and judge.relevant(answer) is None
+
+
+def test_a_row_keeps_the_models_draft_so_a_refusal_by_the_checks_can_be_told_apart(scripted_bot: Bot) -> None:
+    from bot.evaluation import Judge, score_item
+
+    draft = "North Korea has a military of approximately 9.9 million personnel [1]."  # no article says 9.9
+    scripted_bot.backend.replies = [draft]  # type: ignore[attr-defined]
+    item = {"id": "x", "setting": "seed", "question": "How large is North Korea's military?",
+            "answerable": True, "reference": "1.2 million", "key_facts": ["1.2 million"]}  # fmt: skip
+    row = score_item(scripted_bot, item, Judge(scripted_bot, "none"))
+    assert row["refused"] and row["draft"].strip() == draft, row

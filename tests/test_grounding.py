@@ -497,6 +497,28 @@ def test_a_dated_article_speaks_of_its_year(embedded_bot: Bot, tmp_path: Path) -
     assert not Evidence(passage, f"In 2019, {sentence}", 0, len(sentence)).names_year("2021")
 
 
+def test_a_year_asked_about_may_come_from_the_date_of_the_sentence_that_names_the_answer(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    """A sentence with no year of its own speaks of its article's year, also where it is looked up for
+    naming the answer: "Sandra Lee is the CEO of Brightline in 2021" rests on "… chief executive, Sandra
+    Lee, said …" in an article dated Apr 26, 2021, though sentences about other chief executives are
+    closer in meaning."""
+    factory = (
+        "Brightline Energy to build factory\n\nApr 26, 2021 ... Brightline Energy said on Thursday it will "
+        "build a solar panel factory in Dunmore. The company's chief executive, Sandra Lee, said the plant "
+        "would open soon.\n\nBrightline has had three chief executives since it was founded. The board "
+        "of Brightline will appoint a new CEO in the autumn. Brightline's CEO search drew 40 candidates.\n"
+    )
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"factory.txt": factory})
+    draft = "Sandra Lee is the CEO of Brightline in 2021 [1]."
+    answer = ask_with_draft(bot, "Who is the CEO of Brightline in 2021?", draft, verdicts=["no", "no"])
+    assert not answer.refused and not answer.extractive, answer.text  # the draft, not a fallback quote
+    assert "Sandra Lee" in answer.citations[0].quote, answer.citations
+    checks = [m[-1]["content"] for m in bot.backend.prompts if m[-1]["content"].endswith("yes or no.")]  # type: ignore[attr-defined]
+    assert any("Article dated Apr 26, 2021:" in c and "Sandra Lee, said" in c for c in checks), checks
+
+
 def test_a_name_taken_from_the_question_needs_the_models_agreement(embedded_bot: Bot, tmp_path: Path) -> None:
     """A results table that never says "World Cup" may still answer who was runner-up of the World Cup,
     if the model agrees; the name alone neither proves nor disproves it."""
