@@ -29,6 +29,9 @@ from bot.retrieval import NO_FILTERS, Filters, HybridRetriever
 from bot.settings import Settings
 from bot.validation import validate_input
 
+# The words the condense prompt asks the model to replace with what they refer to.
+_PRONOUN = re.compile(r"\b(?:he|she|it|they|them|their|his|her|its|him|that|this|these|those)\b", re.I)
+
 History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 Event = str | Answer
 
@@ -288,6 +291,9 @@ class Bot:
         line = next((ln.strip() for ln in reply.splitlines() if ln.strip()), "")
         line = re.sub(r"^(?:rewritten question|question)\s*:\s*", "", line, flags=re.I).strip(" \"'“”")
         previous = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
-        if not line or len(line) > 300 or not line.endswith("?"):
+        # The question handed back as it came, pronouns and all, resolved nothing: "What could they get if
+        # they succeed?" is about the troops of the question before it, which then goes with it.
+        unchanged = line.lower() == question.strip().lower() and _PRONOUN.search(question)
+        if not line or len(line) > 300 or not line.endswith("?") or unchanged:
             return f"{previous} {question}".strip()
         return line

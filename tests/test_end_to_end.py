@@ -37,6 +37,17 @@ def test_a_reminders_again_is_not_read_as_a_second_event(embedded_bot: Bot) -> N
     assert not answer.refused and "February 2022" in answer.text, answer.text
 
 
+def test_a_follow_up_the_model_cannot_rewrite_is_read_with_the_question_before_it(embedded_bot: Bot) -> None:
+    # The model hands this one back unchanged, "they" and all, and the bot refused it for want of a topic.
+    history = [
+        {"role": "user", "content": "What kind of troops is North Korea sending?"},
+        {"role": "assistant", "content": "Analysts say elite troops rather than conventional forces."},
+    ]
+    answer = embedded_bot.ask("What could they get if they succeed?", history=history)
+    assert answer.rewritten_query.startswith("What kind of troops is North Korea sending?")
+    assert not answer.refused and "recognition" in answer.text, answer.text
+
+
 def test_stream_yields_draft_tokens_then_the_verified_answer(embedded_bot: Bot) -> None:
     events = list(embedded_bot.stream("How many containers has North Korea delivered to Russia?"))
     assert isinstance(events[-1], Answer)

@@ -169,6 +169,30 @@ def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "rewritten"),
+    [
+        (
+            "What could they get if they succeed?",
+            "Who confirmed the deployment? What could they get if they succeed?",
+        ),
+        (
+            "How many Russian soldiers have died?",
+            "How many Russian soldiers have died?",
+        ),  # already standalone
+    ],
+)
+def test_a_follow_up_handed_back_unchanged_goes_with_the_question_before_it(
+    scripted_bot: Bot, question: str, rewritten: str
+) -> None:
+    scripted_bot.backend.replies = [question, "The articles don't say."]  # type: ignore[attr-defined]
+    history = [
+        {"role": "user", "content": "Who confirmed the deployment?"},
+        {"role": "assistant", "content": "Lloyd Austin."},
+    ]
+    assert scripted_bot.ask(question, history=history).rewritten_query == rewritten
+
+
+@pytest.mark.parametrize(
     ("question", "draft", "removed"),
     [
         (  # an added qualifier the evidence does not have; the model, asked, says it is not stated
