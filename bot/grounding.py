@@ -27,6 +27,7 @@ import numpy as np
 from bot.answer import ALL_ARTICLES, UNSUPPORTED_MARK, Citation, Passage
 from bot.articles import article_sentences
 from bot.claims import (
+    EVENT_VERBS,
     MONTH_NAMES,
     OCCASION_WORDS,
     OFFICES,
@@ -156,6 +157,11 @@ _NOT_NOW = r"(?<!(?i:former)\s)(?<!(?i:ex)-)"  # "the former president of FIFA" 
 _DIRECTED = re.compile(
     r"\b(to|from|into|in)\s+(?:(?<=\bto\s)(?:aid|help|support|assist|arm|supply|back)\s+)?(?:the\s+)?"
     r"([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+)
+# What "how many" asks about, up to a relative clause that only says who is meant: "About how many people
+# serve in the military of the isolated regime that sent soldiers abroad?" counts no sending.
+_COUNTED_CLAUSE = re.compile(
+    r"\bhow (?:many|much)\b(.*?)(?:\b(?:that|which|who|whom|whose)\b|$)", re.I | re.S
 )
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _SPAN = re.compile(
@@ -398,16 +404,42 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     2022?", even in a passage that names 2022), give an office asked about to the organisation the
     question names, send nothing the other way round ("… North Korea has delivered … to Russia"
     does not answer "How many containers has Russia shipped to North Korea?"), and their passages do not
-    say the opposite of the question ("Why did the council reject …?" on "… voted to approve …")."""
+    say the opposite of the question ("Why did the council reject …?" on "… voted to approve …"). A figure
+    for an event rests on a sentence that names the event (`names_event`)."""
     years = _YEAR.findall(question)
     return (
         answers_kind(text, question)
+        and names_event(" ".join(ev.quote for ev in evidence), question)
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(
             " ".join(ev.quote for ev in evidence), question, [(ev.quote, ev.passage.text) for ev in evidence]
         )
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
     )
+
+
+def names_event(text: str, question: str) -> bool:
+    """Does `text` name, in any of its forms, the event a "how many" question counts? "How many troops did
+    North Korea send?" is not answered by "a military strength of approximately 1.2 million personnel",
+    which counts an army, however the claim resting on it is worded ("North Korea sent approximately 1.2
+    million troops"); "delivered" names the sending. True when the question counts no event
+    (bot/wordlists/event_verbs.txt)."""
+    counted = _COUNTED_CLAUSE.search(question)
+    if question_kind(question) != "number" or not counted:
+        return True
+    events = asked_events(counted.group(1))
+    return not events or any(forms & _lower_words(text) for forms in events)
+
+
+def asked_events(question: str) -> list[frozenset[str]]:
+    """The events a question's words name, each as all its forms; a word in a title ("The Walking Dead")
+    names none, so only words written in lower case count."""
+    written = set(re.findall(r"\b[a-z]+\b", question))
+    return [forms for forms in EVENT_VERBS if forms & written]
+
+
+def _lower_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
 
 
 def unstated_figures(claim: str, ev: Evidence, question: str) -> list[str]:

@@ -48,6 +48,12 @@ def test_a_follow_up_the_model_cannot_rewrite_is_read_with_the_question_before_i
     assert not answer.refused and "recognition" in answer.text, answer.text
 
 
+def test_how_many_were_sent_is_refused_as_the_articles_give_only_the_armys_size(embedded_bot: Bot) -> None:
+    # The model drafts "North Korea sent approximately 1.2 million troops" and its own checks agree.
+    answer = embedded_bot.ask("How many troops did North Korea send?")
+    assert answer.refused and "1.2 million" in answer.draft, (answer.draft, answer.text)
+
+
 def test_stream_yields_draft_tokens_then_the_verified_answer(embedded_bot: Bot) -> None:
     events = list(embedded_bot.stream("How many containers has North Korea delivered to Russia?"))
     assert isinstance(events[-1], Answer)

@@ -23,6 +23,7 @@ from bot.grounding import (
     clean_sentence,
     evidence_sentences,
     holds_office,
+    names_event,
     passage_sentences,
     plain_question,
     question_kind,
@@ -152,6 +153,34 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
     assert made_up.text == "The articles don't say anything about Acme Meeting.", made_up.text
     office = ask_with_draft(scripted_bot, "What did Lloyd Austin say at the CEO Summit?", "No [1].")
     assert office.text == "The articles don't say anything about Summit.", office.text
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "named"),
+    [
+        ("With a military strength of approximately 1.2 million personnel, North Korea boasts the fourth "
+         "largest army", "How many troops did North Korea send?", False),
+        ("North Korea has delivered over 13,000 containers", "how many containers has nk sent russia", True),
+        ("North Korea has conducted six nuclear tests", "how many nuke tests has north korea done", True),
+        ("over 600,000 Russian soldiers have died", "How many Russian soldiers have been killed?", True),
+        # no event asked for: an army's size, or a question that is not "how many"
+        ("a military strength of approximately 1.2 million personnel", "How many people serve in it?", True),
+        ("Lloyd Austin confirmed it in Rome", "Where did North Korea send its troops?", True),
+        # the sending only says whose army is meant
+        ("a military strength of approximately 1.2 million personnel",
+         "About how many people serve in the military of the isolated regime that sent soldiers abroad?", True),
+    ],
+)  # fmt: skip
+def test_a_figure_for_an_event_rests_on_a_sentence_naming_it(text: str, question: str, named: bool) -> None:
+    assert names_event(text, question) is named
+
+
+def test_an_armys_size_is_no_answer_to_how_many_were_sent_whatever_the_model_says(scripted_bot: Bot) -> None:
+    draft = "North Korea sent approximately 1.2 million troops [2]."
+    answer = ask_with_draft(
+        scripted_bot, "How many troops did North Korea send?", draft, verdicts=["yes"] * 9
+    )
+    assert answer.refused, answer.text
 
 
 def test_follow_up_is_condensed_with_the_history(scripted_bot: Bot) -> None:
