@@ -163,6 +163,8 @@ _DIRECTED = re.compile(
 _COUNTED_CLAUSE = re.compile(
     r"\bhow (?:many|much)\b(.*?)(?:\b(?:that|which|who|whom|whose)\b|$)", re.I | re.S
 )
+# "Who won …?", "Which company acquired …?", "What movie won …?": the verb whose doer is asked for.
+_ASKED_DOER = re.compile(r"\s*(?:who|(?:which|what)(?:\s+[\w'’-]+){1,2}?)\s+([a-z]+)\b", re.I)
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _SPAN = re.compile(
     r"\bsince\s+\S|\b(?:decades?|years?|months?|weeks?|days?|centur(?:y|ies)|generations?)\b", re.I
@@ -419,22 +421,34 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
 
 
 def names_event(text: str, question: str) -> bool:
-    """Does `text` name, in any of its forms, the event a "how many" question counts? "How many troops did
-    North Korea send?" is not answered by "a military strength of approximately 1.2 million personnel",
-    which counts an army, however the claim resting on it is worded ("North Korea sent approximately 1.2
-    million troops"); "delivered" names the sending. True when the question counts no event
-    (bot/wordlists/event_verbs.txt)."""
-    counted = _COUNTED_CLAUSE.search(question)
-    if question_kind(question) != "number" or not counted:
-        return True
-    events = asked_events(counted.group(1))
+    """Does `text` name, in any of its forms, the event a "how many" question counts (`asked_events`)? "How
+    many troops did North Korea send?" is not answered by "a military strength of approximately 1.2
+    million personnel", which counts an army; "delivered" names a sending. A figure needs its event; other
+    answers may imply theirs ("Norway collected 39 medals …, the largest haul" says which country won the
+    most), so for them only a claim repeating the event is held to it (`unnamed_events`)."""
+    events = asked_events(question) if question_kind(question) == "number" else []
     return not events or any(forms & _lower_words(text) for forms in events)
 
 
+def unnamed_events(claim: str, quote: str, question: str) -> list[str]:
+    """The asked event's words that the claim repeats ("won") where the sentence names the event in none of
+    its forms: restating the question is no evidence, and the model's yes/no check, asked, often says yes
+    to it ("Serena Williams won Wimbledon in 2019" on who played)."""
+    said, written = _lower_words(claim), _lower_words(quote)
+    return sorted(
+        min(forms & said) for forms in asked_events(question) if forms & said and not forms & written
+    )
+
+
 def asked_events(question: str) -> list[frozenset[str]]:
-    """The events a question's words name, each as all its forms; a word in a title ("The Walking Dead")
-    names none, so only words written in lower case count."""
-    written = set(re.findall(r"\b[a-z]+\b", question))
+    """The events a question asks about, each as all its forms: the one "how many" counts, up to a relative
+    clause ("About how many people serve in the military of the regime that sent soldiers abroad?" counts
+    no sending), or the one whose doer "Who won …?", "Which company acquired …?" asks for. Only the asked
+    verb counts: in "When did the war these soldiers were sent to fight in begin?" the sending only says
+    which war. A word in a title ("The Walking Dead") names no event: only words in lower case count."""
+    counted = _COUNTED_CLAUSE.search(question) if question_kind(question) == "number" else None
+    asked = counted or _ASKED_DOER.match(question)
+    written = set(re.findall(r"\b[a-z]+\b", asked.group(1))) if asked else set()
     return [forms for forms in EVENT_VERBS if forms & written]
 
 
@@ -1066,6 +1080,9 @@ class Grounder:
             ev = evidence.items[i]
             if problems := conflicts[i]:
                 reasons = reasons or problems
+                continue
+            if unnamed := unnamed_events(claim, ev.quote, check.question):
+                reasons = reasons or [f"not stated: {', '.join(unnamed)}"]
                 continue
             claim_words, quote_words = content_words(claim), content_words(ev.quote)
             added = sorted(claim_words - quote_words - asked)

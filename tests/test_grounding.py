@@ -27,6 +27,7 @@ from bot.grounding import (
     passage_sentences,
     plain_question,
     question_kind,
+    unnamed_events,
 )
 from tests.conftest import ScriptedBackend
 
@@ -173,6 +174,42 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
 )  # fmt: skip
 def test_a_figure_for_an_event_rests_on_a_sentence_naming_it(text: str, question: str, named: bool) -> None:
     assert names_event(text, question) is named
+
+
+@pytest.mark.parametrize(
+    ("claim", "quote", "question", "unnamed"),
+    [
+        ("Serena Williams won Wimbledon in 2019.", "Wimbledon 2019: Serena Williams and Johanna Konta.",
+         "Who won Wimbledon in 2019?", ["won"]),
+        ("Simona Halep won Wimbledon in 2019.", "Simona Halep beat Serena Williams in the final.",
+         "Who won Wimbledon in 2019?", []),
+        ("Facebook acquired Instagram.", "Facebook bought Instagram in 2012.", "Which company acquired Instagram?",
+         []),
+        # the sending only says which war; the question asks when it began
+        ("The war these soldiers were sent to fight in began in February 2022.",
+         "Since Russia's invasion of Ukraine in February 2022 …",
+         "When did the war these soldiers were sent to fight in begin?", []),
+    ],
+)  # fmt: skip
+def test_a_claim_repeating_the_event_asked_about_rests_on_a_sentence_naming_it(
+    claim: str, quote: str, question: str, unnamed: list[str]
+) -> None:
+    assert unnamed_events(claim, quote, question) == unnamed
+
+
+def test_who_played_is_no_support_for_who_won_and_the_model_is_not_asked(
+    embedded_bot: Bot, tmp_path: Path
+) -> None:
+    article = (
+        "Wimbledon 2019\n\nWimbledon 2019 – women's singles: Serena Williams and Johanna Konta met on Centre "
+        "Court in the quarter-finals. The two had not played each other on grass before.\n"
+    )
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"tennis.txt": article})
+    draft = "Serena Williams won the women's singles Wimbledon in 2019 [1]."
+    answer = ask_with_draft(bot, "Who won the women's singles Wimbledon in 2019?", draft, verdicts=["no"] * 9)
+    assert answer.refused and answer.removed_sentences == [draft], answer
+    checks = [m[-1]["content"] for m in bot.backend.prompts if m[-1]["content"].endswith("yes or no.")]  # type: ignore[attr-defined]
+    assert not any("Proposed fact:" in c for c in checks), checks  # refused by rule, not on the model's no
 
 
 def test_an_armys_size_is_no_answer_to_how_many_were_sent_whatever_the_model_says(scripted_bot: Bot) -> None:
