@@ -29,8 +29,9 @@ from bot.retrieval import NO_FILTERS, Filters, HybridRetriever
 from bot.settings import Settings
 from bot.validation import validate_input
 
-# The words the condense prompt asks the model to replace with what they refer to.
-_PRONOUN = re.compile(r"\b(?:he|she|it|they|them|their|his|her|its|him|that|this|these|those)\b", re.I)
+# Pronouns that leave a question handed back unchanged unresolved. Not "that" or "this": "What did Apple
+# announce this week?" stands alone.
+_PRONOUN = re.compile(r"\b(?:he|she|it|they|them|their|his|her|its|him)\b", re.I)
 
 History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 Event = str | Answer

@@ -161,10 +161,15 @@ _DIRECTED = re.compile(
 # What "how many" asks about, up to a relative clause that only says who is meant: "About how many people
 # serve in the military of the isolated regime that sent soldiers abroad?" counts no sending.
 _COUNTED_CLAUSE = re.compile(
-    r"\bhow (?:many|much)\b(.*?)(?:\b(?:that|which|who|whom|whose)\b|$)", re.I | re.S
+    r"\bhow (?:many|much)\b([^.?!]*?)(?:\b(?:that|which|who|whom|whose)\b|[.?!]|$)", re.I
 )
-# "Who won …?", "Which company acquired …?", "What movie won …?": the verb whose doer is asked for.
-_ASKED_DOER = re.compile(r"\s*(?:who|(?:which|what)(?:\s+[\w'’-]+){1,2}?)\s+([a-z]+)\b", re.I)
+# "Who won …?", "Which NBA team won …?", "What movie won …?": an event's verb right after the one asked for.
+_ASKED_DOER = re.compile(
+    r"\s*(?i:who|(?:which|what)(?:\s+[\w'’.-]+){1,3}?)\s+("
+    + "|".join(sorted({form for forms in EVENT_VERBS for form in forms}, key=len, reverse=True))
+    + r")\b"
+)
+_LAST_SENTENCE = re.compile(r"(?<=[.?!])\s+")
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _SPAN = re.compile(
     r"\bsince\s+\S|\b(?:decades?|years?|months?|weeks?|days?|centur(?:y|ies)|generations?)\b", re.I
@@ -433,11 +438,12 @@ def names_event(text: str, question: str) -> bool:
 def unnamed_events(claim: str, quote: str, question: str) -> list[str]:
     """The asked event's words that the claim repeats ("won") where the sentence names the event in none of
     its forms: restating the question is no evidence, and the model's yes/no check, asked, often says yes
-    to it ("Serena Williams won Wimbledon in 2019" on who played)."""
+    to it ("Serena Williams won Wimbledon in 2019" on who played). A word of two events ("paid": buying,
+    pay) is named by a form of either."""
+    events = asked_events(question)
     said, written = _lower_words(claim), _lower_words(quote)
-    return sorted(
-        min(forms & said) for forms in asked_events(question) if forms & said and not forms & written
-    )
+    named = {w for forms in events if forms & written for w in forms}
+    return sorted({w for forms in events for w in forms & said} - named)
 
 
 def asked_events(question: str) -> list[frozenset[str]]:
@@ -446,8 +452,9 @@ def asked_events(question: str) -> list[frozenset[str]]:
     no sending), or the one whose doer "Who won …?", "Which company acquired …?" asks for. Only the asked
     verb counts: in "When did the war these soldiers were sent to fight in begin?" the sending only says
     which war. A word in a title ("The Walking Dead") names no event: only words in lower case count."""
-    counted = _COUNTED_CLAUSE.search(question) if question_kind(question) == "number" else None
-    asked = counted or _ASKED_DOER.match(question)
+    last = _LAST_SENTENCE.split(question.strip())[-1]  # "… Russia. How many shipping containers …?"
+    counted = _COUNTED_CLAUSE.search(last) if question_kind(last) == "number" else None
+    asked = counted or _ASKED_DOER.match(last)
     written = set(re.findall(r"\b[a-z]+\b", asked.group(1))) if asked else set()
     return [forms for forms in EVENT_VERBS if forms & written]
 

@@ -167,6 +167,8 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
         # no event asked for: an army's size, or a question that is not "how many"
         ("a military strength of approximately 1.2 million personnel", "How many people serve in it?", True),
         ("Lloyd Austin confirmed it in Rome", "Where did North Korea send its troops?", True),
+        ("Ukraine destroyed 15 Russian vessels", "How many ships did Ukraine sink?", True),  # no sending
+        ("Kim Jong Un, 40, met Putin", "How many troops did North Korea send? How old is he?", True),
         # the sending only says whose army is meant
         ("a military strength of approximately 1.2 million personnel",
          "About how many people serve in the military of the isolated regime that sent soldiers abroad?", True),
@@ -185,6 +187,9 @@ def test_a_figure_for_an_event_rests_on_a_sentence_naming_it(text: str, question
          "Who won Wimbledon in 2019?", []),
         ("Facebook acquired Instagram.", "Facebook bought Instagram in 2012.", "Which company acquired Instagram?",
          []),
+        ("Microsoft paid $69 billion.", "The $69 billion acquisition closed.", "How much did Microsoft pay?", []),
+        ("The Nuggets won the 2023 title.", "Denver beat Miami.", "Which NBA team won the 2023 title?", []),
+        ("The Nuggets won the 2023 title.", "Denver played Miami.", "Which NBA team won the 2023 title?", ["won"]),
         # the sending only says which war; the question asks when it began
         ("The war these soldiers were sent to fight in began in February 2022.",
          "Since Russia's invasion of Ukraine in February 2022 …",
