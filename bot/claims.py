@@ -71,7 +71,7 @@ CAPITALS = {capital.lower(): country for capital, country in _wordlist("capitals
 OCCASION_WORDS = {row[0] for row in _wordlist("occasion_words.txt")}
 # Nouns that count people ("troops", "personnel", "ppl"): a number of one answers "how many" of another.
 PEOPLE_NOUNS = {row[0] for row in _wordlist("people_nouns.txt")}
-# Events a "how many" question may count ("send", "dispatched", "deliveries"), each row one event's forms.
+# Events a question may ask about ("send", "dispatched", "deliveries"; "won", "beat"), each row one event's forms.
 EVENT_VERBS = [frozenset(row) for row in _wordlist("event_verbs.txt")]
 # Offices a question may ask who holds, each with the other ways news writes it ("CEO", "chief executive").
 OFFICES = _wordlist("offices.tsv")

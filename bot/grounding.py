@@ -80,7 +80,7 @@ NEGATION_WINDOW = 4  # words after "not" that it negates ("has not yet achieved 
 FRAGMENT_WORDS = 6  # answers shorter than this are compared with evidence together with their question
 STEM_CHARS = 5  # words sharing this many first letters share a stem ("deploy", "deployment")
 ARTICLES_CACHED = 32  # articles whose sentence split is kept: a few questions' worth of retrieved passages
-QUESTIONS_CACHED = 64  # questions whose office patterns are kept
+QUESTIONS_CACHED = 64  # questions whose office patterns and asked events are kept
 PASSAGES_CACHED = 64  # passages whose word positions are kept: a few questions' worth of retrieved passages
 ANY_TEXT = " "  # for names_in: no word is known to be common, so a capitalised first word counts
 
@@ -414,13 +414,12 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     say the opposite of the question ("Why did the council reject …?" on "… voted to approve …"). A figure
     for an event rests on a sentence that names the event (`names_event`)."""
     years = _YEAR.findall(question)
+    quotes = " ".join(ev.quote for ev in evidence)
     return (
         answers_kind(text, question)
-        and names_event(" ".join(ev.quote for ev in evidence), question)
+        and names_event(quotes, question)
         and all(ev.names_year(year) for ev in evidence for year in years)
-        and holds_office(
-            " ".join(ev.quote for ev in evidence), question, [(ev.quote, ev.passage.text) for ev in evidence]
-        )
+        and holds_office(quotes, question, [(ev.quote, ev.passage.text) for ev in evidence])
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
     )
 
@@ -431,7 +430,7 @@ def names_event(text: str, question: str) -> bool:
     million personnel", which counts an army; "delivered" names a sending. A figure needs its event; other
     answers may imply theirs ("Norway collected 39 medals …, the largest haul" says which country won the
     most), so for them only a claim repeating the event is held to it (`unnamed_events`)."""
-    events = asked_events(question) if question_kind(question) == "number" else []
+    events = asked_events(question) if question_kind(question) == "number" else ()
     return not events or any(forms & _lower_words(text) for forms in events)
 
 
@@ -446,7 +445,8 @@ def unnamed_events(claim: str, quote: str, question: str) -> list[str]:
     return sorted({w for forms in events for w in forms & said} - named)
 
 
-def asked_events(question: str) -> list[frozenset[str]]:
+@lru_cache(maxsize=QUESTIONS_CACHED)
+def asked_events(question: str) -> tuple[frozenset[str], ...]:
     """The events a question asks about, each as all its forms: the one "how many" counts, up to a relative
     clause ("About how many people serve in the military of the regime that sent soldiers abroad?" counts
     no sending), or the one whose doer "Who won …?", "Which company acquired …?" asks for. Only the asked
@@ -456,7 +456,7 @@ def asked_events(question: str) -> list[frozenset[str]]:
     counted = _COUNTED_CLAUSE.search(last) if question_kind(last) == "number" else None
     asked = counted or _ASKED_DOER.match(last)
     written = set(re.findall(r"\b[a-z]+\b", asked.group(1))) if asked else set()
-    return [forms for forms in EVENT_VERBS if forms & written]
+    return tuple(forms for forms in EVENT_VERBS if forms & written)
 
 
 def _lower_words(text: str) -> set[str]:
