@@ -169,6 +169,19 @@ _ASKED_DOER = re.compile(
     + "|".join(sorted({form for forms in EVENT_VERBS for form in forms}, key=len, reverse=True))
     + r")\b"
 )
+# "What is the population of …?", "What was Tesla's revenue in Q1 2021?": the quantity a question asks
+# the value of, the last lower-case word before "of", "in", … or the end.
+_AFTER_ATTRIBUTE = "(?:of|for|in|at|on|to|from|by|among|that)"
+_ASKED_ATTRIBUTE = re.compile(
+    r"(?i:^\W*(?:what|which)(?:['’]s|\s+is|\s+was|\s+are|\s+were|\s+will\s+be|\s+has\s+been))\s+"
+    rf"(?:(?i:the|an?)\s+)?(?:(?:(?!{_AFTER_ATTRIBUTE}\b)[\w.&-]+\s+){{0,3}}?[\w.&-]+['’]s\s+)?"
+    rf"(?:[a-z]+\s+){{0,2}}?([a-z]+)(?=\s+{_AFTER_ATTRIBUTE}\b|\s*\?|\s*$)"
+)
+# Words for the kind of answer, not a quantity: "the release date of", "the number of", "the name of".
+_ANSWER_NOUNS = frozenset(
+    {"date", "day", "year", "month", "time", "number", "name", "size", "amount", "total", "figure"}
+    | {"percentage", "share", "kind", "type", "title"}
+)
 _LAST_SENTENCE = re.compile(r"(?<=[.?!])\s+")
 _HOW_MANY = re.compile(r"\bhow many\s+((?:\S+\s+){0,4})", re.I)
 _SPAN = re.compile(
@@ -412,12 +425,14 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     question names, send nothing the other way round ("… North Korea has delivered … to Russia"
     does not answer "How many containers has Russia shipped to North Korea?"), and their passages do not
     say the opposite of the question ("Why did the council reject …?" on "… voted to approve …"). A figure
-    for an event rests on a sentence that names the event (`names_event`)."""
+    for an event rests on a sentence that names the event (`names_event`), and one for a quantity on
+    sentences naming the quantity (`names_attribute`)."""
     years = _YEAR.findall(question)
     quotes = " ".join(ev.quote for ev in evidence)
     return (
         answers_kind(text, question)
         and names_event(quotes, question)
+        and names_attribute(text, quotes, question)
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(quotes, question, [(ev.quote, ev.passage.text) for ev in evidence])
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
@@ -432,6 +447,29 @@ def names_event(text: str, question: str) -> bool:
     most), so for them only a claim repeating the event is held to it (`unnamed_events`)."""
     events = asked_events(question) if question_kind(question) == "number" else ()
     return not events or any(forms & _lower_words(text) for forms in events)
+
+
+def names_attribute(text: str, quotes: str, question: str) -> bool:
+    """A figure given for the quantity a question asks the value of (`asked_attribute`) rests on sentences
+    naming that quantity: "The population of North Korea is approximately 1.2 million" does not rest on
+    "a military force of 1.2 million personnel", nor "Tesla's revenue was $5 billion" on its profit. Where
+    no figure is given ("What was his old job?"), the answer names a value, not the quantity, and this is
+    silent."""
+    asked = asked_attribute(question)
+    if asked is None or not numbers_in(text) - numbers_in(question):
+        return True
+    return any(w == asked or w[:STEM_CHARS] == asked[:STEM_CHARS] for w in _lower_words(quotes))
+
+
+@lru_cache(maxsize=QUESTIONS_CACHED)
+def asked_attribute(question: str) -> str | None:
+    """The quantity whose value the question's last asking clause wants ("population" in "What is the
+    population of North Korea?"), or None when it asks for a kind of answer ("What is the release date
+    of …?") or in another form."""
+    for part in reversed(_CLAUSE_START.split(question.strip())):
+        if found := _ASKED_ATTRIBUTE.match(_HEDGE.sub("", part)):
+            return None if found.group(1) in _ANSWER_NOUNS else found.group(1)
+    return None
 
 
 def unnamed_events(claim: str, quote: str, question: str) -> list[str]:

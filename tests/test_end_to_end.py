@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot import Answer, Bot
 
 SEED_TEXTS = {p.name: p.read_text() for p in (Path(__file__).parent.parent / "seeds").glob("*.txt")}
@@ -51,6 +53,15 @@ def test_a_follow_up_the_model_cannot_rewrite_is_read_with_the_question_before_i
 def test_how_many_were_sent_is_refused_as_the_articles_give_only_the_armys_size(embedded_bot: Bot) -> None:
     # The model drafts "North Korea sent approximately 1.2 million troops" and its own checks agree.
     answer = embedded_bot.ask("How many troops did North Korea send?")
+    assert answer.refused and "1.2 million" in answer.draft, (answer.draft, answer.text)
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the population of North Korea?", "How many people live in North Korea?"]
+)
+def test_the_armys_size_is_no_answer_to_the_population(embedded_bot: Bot, question: str) -> None:
+    # The model drafts "… approximately 1.2 million", the army's size, and its own checks agree.
+    answer = embedded_bot.ask(question)
     assert answer.refused and "1.2 million" in answer.draft, (answer.draft, answer.text)
 
 

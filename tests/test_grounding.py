@@ -23,6 +23,7 @@ from bot.grounding import (
     clean_sentence,
     evidence_sentences,
     holds_office,
+    names_attribute,
     names_event,
     passage_sentences,
     plain_question,
@@ -172,10 +173,42 @@ def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scri
         # the sending only says whose army is meant
         ("a military strength of approximately 1.2 million personnel",
          "About how many people serve in the military of the isolated regime that sent soldiers abroad?", True),
+        ("a military force of 1.2 million personnel", "How many people live in North Korea?", False),
+        ("a population of about 26 million", "how many people live in north korea", True),
     ],
 )  # fmt: skip
 def test_a_figure_for_an_event_rests_on_a_sentence_naming_it(text: str, question: str, named: bool) -> None:
     assert names_event(text, question) is named
+
+
+@pytest.mark.parametrize(
+    ("text", "quotes", "question", "named"),
+    [
+        ("The population of North Korea is approximately 1.2 million.",
+         "With a military force of 1.2 million personnel, North Korea boasts one of the largest armies",
+         "What is the population of North Korea?", False),
+        ("About 1.2 million.", "With a military force of 1.2 million personnel",
+         "what's north korea's population", False),
+        ("North Korea has about 26 million people.", "Its population is about 26 million.",
+         "What's the population of North Korea?", True),
+        ("Tesla's revenue in Q1 2021 was $10.4 billion.", "Tesla posted revenues of $10.4 billion",
+         "What was Tesla's revenue in Q1 2021?", True),
+        ("Tesla's revenue in Q1 2021 was $438 million.", "Tesla's net income was $438 million",
+         "What was Tesla's revenue in Q1 2021?", False),
+        # no figure: a job or a rank is named by its value
+        ("He was Director of Operations.", "a former Director of Operations at the U.S. Pacific Command",
+         "What was his old job?", True),
+        # a word for the kind of answer asks for no quantity: question_kind has it
+        ("It was released on April 16, 2020.", "It was released on April 16, 2020.",
+         "What is the release date of Cyberpunk 2077?", True),
+        ("About 1.2 million.", "a military force of 1.2 million personnel",
+         "What is the size of North Korea's military?", True),
+    ],
+)  # fmt: skip
+def test_a_figure_for_a_quantity_rests_on_sentences_naming_it(
+    text: str, quotes: str, question: str, named: bool
+) -> None:
+    assert names_attribute(text, quotes, question) is named
 
 
 @pytest.mark.parametrize(
@@ -222,6 +255,23 @@ def test_an_armys_size_is_no_answer_to_how_many_were_sent_whatever_the_model_say
     answer = ask_with_draft(
         scripted_bot, "How many troops did North Korea send?", draft, verdicts=["yes"] * 9
     )
+    assert answer.refused, answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "draft"),
+    [
+        (
+            "What is the population of North Korea?",
+            "The population of North Korea is approximately 1.2 million [2].",
+        ),
+        ("How many people live in North Korea?", "1.2 million [2]."),
+    ],
+)
+def test_an_armys_size_is_no_answer_to_the_population_whatever_the_model_says(
+    scripted_bot: Bot, question: str, draft: str
+) -> None:
+    answer = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"] * 9)
     assert answer.refused, answer.text
 
 
