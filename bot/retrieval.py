@@ -28,6 +28,10 @@ MIN_CANDIDATES = 10
 # common would otherwise score a large share of the archive (seconds at 1M passages). Beyond the cap,
 # matches are taken in storage order, so only very common wordings are affected.
 KEYWORD_CAP = 2000
+# Retrieval returns at least top_k passages and at least top_k times this much text: a brief or a search
+# snippet of one or two sentences is a fraction of a passage (160 tokens, ~650 characters), and four of
+# them held the answer to fewer of RGB's questions (82 of 100) than eight (96).
+TEXT_PER_PASSAGE = 300
 NAMED_SOURCES = 3  # a refusal names up to this many chosen articles ("The chosen articles (a.txt, b.txt)")
 
 SEARCH = """
@@ -189,7 +193,7 @@ class HybridRetriever:
                 "n": self.candidates,
                 "cap": KEYWORD_CAP,
                 "rrf_k": RRF_K,
-                "top_k": self.top_k,
+                "top_k": self.candidates,  # cut to enough text below
                 "sources": list(filters.sources),
                 "since": filters.since,
                 "until": filters.until,
@@ -199,6 +203,7 @@ class HybridRetriever:
             raise BotError(
                 "No articles are indexed. Add .txt, .md or .html files to the corpus and run bot ingest."
             )
+        rows = _enough(rows, self.top_k)
         self.index.texts.prime({row[0]: row[10] for row in rows})
         passages = []
         for number, row in enumerate(rows, start=1):
@@ -219,3 +224,14 @@ class HybridRetriever:
                 )
             )
         return passages
+
+
+def _enough(rows: list[tuple], top_k: int) -> list[tuple]:
+    """The best rows up to top_k passages, and past that until they hold top_k * TEXT_PER_PASSAGE
+    characters (row[3] is a passage's text)."""
+    kept = rows[:top_k]
+    for row in rows[top_k:]:
+        if sum(len(r[3]) for r in kept) >= top_k * TEXT_PER_PASSAGE:
+            break
+        kept.append(row)
+    return kept

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from bot.articles import Article  # noqa: E402
 from bot.claims import sentence_spans  # noqa: E402
 from bot.index import ArticleIndex, Prepared, evidence_windows  # noqa: E402
-from bot.settings import BUNDLED_EMBED_MODEL  # noqa: E402
+from bot.settings import BUNDLED_EMBED_MODEL, Settings  # noqa: E402
 from bot.store import Store, embedded_server  # noqa: E402
 
 RGB = REPO.parent / "shared" / "eval-data" / "rgb" / "en_fact.json"
@@ -223,7 +223,9 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
     embedder = Embedder(BUNDLED_EMBED_MODEL)
     index = ArticleIndex(Store(url, SCHEMA, "(benchmark)", True), embedder)
     retriever = HybridRetriever(index, 4)
-    grounder = Grounder(embedder, support_threshold=0.54, topic_threshold=0.37)
+    grounder = Grounder(
+        embedder, support_threshold=Settings.support_threshold, topic_threshold=Settings.topic_threshold
+    )
     vectors = [vector_literal(embedder.model.get_query_embedding(q)) for q in questions]
     index.passage_count()  # opens the connection, as the first question would
     loaded_mb = rss_mb()

@@ -132,10 +132,11 @@ def test_a_refusal_cites_nothing_even_when_a_draft_sentence_was_supported(script
 
 
 def test_off_topic_and_false_premise_questions_are_refused_before_the_model(scripted_bot: Bot) -> None:
-    water = ask_with_draft(
-        scripted_bot, "What is the boiling point of water?", "It boils at 100 degrees [1]."
-    )
-    assert water.refused and water.draft == "" and water.passages  # nearest passages still returned
+    # Chat too: with no topic cut, the bundled model's checks let a random quote through for "thanks!"
+    # (eval/HISTORY.md, 2026-12-03).
+    for question in ("What is the boiling point of water?", "thanks!", "asdf"):
+        refused = ask_with_draft(scripted_bot, question, "It boils at 100 degrees [1].")
+        assert refused.refused and refused.draft == "" and refused.passages, question  # passages kept
     china = ask_with_draft(scripted_bot, "Why did China send troops to Kursk?", "China sent troops [1].")
     assert china.refused and "China" in china.text
     # an unknown name as the question writes it
