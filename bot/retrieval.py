@@ -229,9 +229,10 @@ class HybridRetriever:
 def _enough(rows: list[tuple], top_k: int) -> list[tuple]:
     """The best rows up to top_k passages, and past that until they hold top_k * TEXT_PER_PASSAGE
     characters (row[3] is a passage's text)."""
-    kept = rows[:top_k]
+    kept, held = rows[:top_k], sum(len(row[3]) for row in rows[:top_k])
     for row in rows[top_k:]:
-        if sum(len(r[3]) for r in kept) >= top_k * TEXT_PER_PASSAGE:
+        if held >= top_k * TEXT_PER_PASSAGE:
             break
         kept.append(row)
+        held += len(row[3])
     return kept
