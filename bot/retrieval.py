@@ -28,9 +28,10 @@ MIN_CANDIDATES = 10
 # common would otherwise score a large share of the archive (seconds at 1M passages). Beyond the cap,
 # matches are taken in storage order, so only very common wordings are affected.
 KEYWORD_CAP = 2000
-# Retrieval returns at least top_k passages and at least top_k times this much text: a brief or a search
-# snippet of one or two sentences is a fraction of a passage (160 tokens, ~650 characters), and four of
-# them held the answer to fewer of RGB's questions (82 of 100) than eight (96).
+# Retrieval returns the best top_k passages, then more of the candidates until they hold top_k times this
+# much text: a brief or a search snippet of one or two sentences is a fraction of a passage (160 tokens,
+# ~650 characters), and four of them held the answer to fewer of RGB's questions (82 of 100) than eight
+# (96). The cut is made in SQL, so a dropped candidate brings no article text.
 TEXT_PER_PASSAGE = 300
 NAMED_SOURCES = 3  # a refusal names up to this many chosen articles ("The chosen articles (a.txt, b.txt)")
 
@@ -68,14 +69,21 @@ WITH terms AS (
                AS score
     FROM dense d FULL OUTER JOIN (SELECT * FROM keyword WHERE rank <= %(n)s) k ON d.id = k.id
     ORDER BY score DESC, k.rank NULLS LAST, d.rank, id
-    LIMIT %(top_k)s
+    LIMIT %(n)s
+), ranked AS (
+    SELECT f.*, p.article, p.text, p.start_char, p.end_char,
+           row_number() OVER best AS position,
+           coalesce(sum(length(p.text)) OVER (best ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+               AS held
+    FROM fused f JOIN {s}.passages p ON p.id = f.id
+    WINDOW best AS (ORDER BY f.score DESC, f.keyword_rank NULLS LAST, f.dense_rank, f.id)
 )
-SELECT p.article, a.title, a.date, p.text, p.start_char, p.end_char,
-       f.score, f.keyword_rank, f.dense_rank, 1 - f.distance, a.text
-FROM fused f
-JOIN {s}.passages p ON p.id = f.id
-JOIN {s}.articles a ON a.name = p.article
-ORDER BY f.score DESC, f.keyword_rank NULLS LAST, f.dense_rank, f.id
+SELECT r.article, a.title, a.date, r.text, r.start_char, r.end_char,
+       r.score, r.keyword_rank, r.dense_rank, 1 - r.distance, a.text
+FROM ranked r
+JOIN {s}.articles a ON a.name = r.article
+WHERE r.position <= %(top_k)s OR r.held < %(text)s
+ORDER BY r.position
 """
 
 
@@ -182,28 +190,32 @@ class HybridRetriever:
                 "of each passage of bot ask --json, or the chat's Articles tab."
             )
 
+    def arguments(self, query: str, vector: str, filters: Filters = NO_FILTERS) -> dict[str, object]:
+        """SEARCH's parameters for one question (`vector` as `vector_literal` writes it); the benchmark
+        times the same statement with them."""
+        return {
+            "query": query,
+            "vector": vector,
+            "n": self.candidates,
+            "cap": KEYWORD_CAP,
+            "rrf_k": RRF_K,
+            "top_k": self.top_k,
+            "text": self.top_k * TEXT_PER_PASSAGE,
+            "sources": list(filters.sources),
+            "since": filters.since,
+            "until": filters.until,
+        }
+
     def retrieve(self, query: str, filters: Filters = NO_FILTERS) -> list[Passage]:
         self.check(filters)
-        vector = self.index.embedder.model.get_query_embedding(query)
+        vector = vector_literal(self.index.embedder.model.get_query_embedding(query))
         rows = self.index.store.read(
-            SEARCH.replace("{filters}", filters.sql),
-            {
-                "query": query,
-                "vector": vector_literal(vector),
-                "n": self.candidates,
-                "cap": KEYWORD_CAP,
-                "rrf_k": RRF_K,
-                "top_k": self.candidates,  # cut to enough text below
-                "sources": list(filters.sources),
-                "since": filters.since,
-                "until": filters.until,
-            },
+            SEARCH.replace("{filters}", filters.sql), self.arguments(query, vector, filters)
         )
         if not rows and not self.index.passage_count():
             raise BotError(
                 "No articles are indexed. Add .txt, .md or .html files to the corpus and run bot ingest."
             )
-        rows = _enough(rows, self.top_k)
         self.index.texts.prime({row[0]: row[10] for row in rows})
         passages = []
         for number, row in enumerate(rows, start=1):
@@ -224,15 +236,3 @@ class HybridRetriever:
                 )
             )
         return passages
-
-
-def _enough(rows: list[tuple], top_k: int) -> list[tuple]:
-    """The best rows up to top_k passages, and past that until they hold top_k * TEXT_PER_PASSAGE
-    characters (row[3] is a passage's text)."""
-    kept, held = rows[:top_k], sum(len(row[3]) for row in rows[:top_k])
-    for row in rows[top_k:]:
-        if held >= top_k * TEXT_PER_PASSAGE:
-            break
-        kept.append(row)
-        held += len(row[3])
-    return kept

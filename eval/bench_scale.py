@@ -217,7 +217,7 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
     and the RSS of the PostgreSQL backend that served it (shared buffers it touched included)."""
     from bot.embedding import Embedder
     from bot.grounding import Grounder
-    from bot.retrieval import KEYWORD_CAP, SEARCH, Filters, HybridRetriever
+    from bot.retrieval import SEARCH, Filters, HybridRetriever
     from bot.store import vector_literal
 
     embedder = Embedder(BUNDLED_EMBED_MODEL)
@@ -229,7 +229,6 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
     vectors = [vector_literal(embedder.model.get_query_embedding(q)) for q in questions]
     index.passage_count()  # opens the connection, as the first question would
     loaded_mb = rss_mb()
-    params = {"n": retriever.candidates, "cap": KEYWORD_CAP, "rrf_k": 60, "top_k": 4}
     dense = "SELECT id FROM {s}.passages ORDER BY embedding <=> %(vector)s::vector LIMIT %(n)s"
     keyword = (
         "SELECT id FROM (SELECT id, tsv FROM {s}.passages WHERE tsv @@ plainto_tsquery('english', %(query)s) "
@@ -248,17 +247,10 @@ def serve(url: str, questions: list[str]) -> dict[str, Any]:
         for q, v in zip(questions, vectors, strict=True):
             for label, sql in (("dense", dense), ("keyword", keyword)):
                 started = time.perf_counter()
-                index.store.read(sql, {**params, "query": q, "vector": v})
+                index.store.read(sql, retriever.arguments(q, v))
                 times[label].append(time.perf_counter() - started)
             for label, f in filtered.items():
-                args = {
-                    **params,
-                    "query": q,
-                    "vector": v,
-                    "sources": list(f.sources),
-                    "since": f.since,
-                    "until": f.until,
-                }
+                args = retriever.arguments(q, v, f)
                 started = time.perf_counter()
                 index.store.read(SEARCH.replace("{filters}", f.sql), args)
                 times[label].append(time.perf_counter() - started)
@@ -310,7 +302,15 @@ def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str
         for n in (10, 20, 40):
             tops[n] = []
             for q, v in zip(questions, vectors, strict=True):
-                args = {"query": q, "vector": v, "n": n, "cap": KEYWORD_CAP, "rrf_k": 60, "top_k": 4}
+                args = {
+                    "query": q,
+                    "vector": v,
+                    "n": n,
+                    "cap": KEYWORD_CAP,
+                    "rrf_k": 60,
+                    "top_k": 4,
+                    "text": 0,
+                }
                 tops[n].append({f"{r[0]}:{r[4]}" for r in conn.execute(sql, args).fetchall()})
         for n in (20, 40):
             same = statistics.mean(len(a & b) / 4 for a, b in zip(tops[10], tops[n], strict=True))
