@@ -206,7 +206,10 @@ def ingest(
 @click.option("--force", is_flag=True, help="Replace an existing --jsonl-out file.")
 @click.option("--lenient", is_flag=True, help="Mark unsupported sentences instead of removing them.")
 @click.option(
-    "--top-k", type=click.IntRange(1, 20), default=None, help="Passages to retrieve (env BOT_TOP_K)."
+    "--top-k",
+    type=click.IntRange(1, 20),  # settings.MAX_TOP_K: imported here it would slow every command's start
+    default=None,
+    help="Passages to retrieve, at least: more when they are short (env BOT_TOP_K).",
 )
 @click.option(
     "--since", default=None, metavar="YYYY-MM-DD", help="Only articles published on or after this date."
@@ -453,16 +456,24 @@ def eval_command(
     import math
     from pathlib import Path
 
-    from bot.evaluation import BUILTIN_DATASETS, METRICS, compare, dataset_items, run_eval
+    from bot.evaluation import (
+        BUILTIN_DATASETS,
+        METRICS,
+        RGB_PATH,
+        compare,
+        dataset_items,
+        read_summary,
+        rgb_items,
+        run_eval,
+    )
     from bot.settings import Settings
 
     where = {name: ctx.params[name] for name in CORPUS_OPTIONS}
-    if dataset not in BUILTIN_DATASETS:  # a bad file fails before the model loads
+    if dataset == "rgb":  # a bad file fails before the model loads
+        rgb_items(Path(rgb_path) if rgb_path else RGB_PATH)
+    elif dataset not in BUILTIN_DATASETS:
         dataset_items(Path(dataset), Settings.resolve(**where).max_question_chars)
-    if compare_dir and not (Path(compare_dir) / "summary.json").is_file():
-        raise BotError(
-            f"--compare {compare_dir} holds no summary.json: give a run folder, such as {out}/<run>."
-        )
+    before = read_summary(Path(compare_dir)) if compare_dir else None
     parsed = {}
     for floor in floors:
         name, _, value = floor.partition("=")
@@ -483,8 +494,8 @@ def eval_command(
     )  # fmt: skip
     click.echo(json.dumps(summary, indent=2))  # stdout is the summary alone: `bot eval > summary.json`
     click.echo(f"Report: {run / 'report.html'}", err=True)
-    if compare_dir:
-        click.echo("\n".join(compare(summary, Path(compare_dir))), err=True)
+    if before is not None:
+        click.echo("\n".join(compare(summary, before)), err=True)
     if summary["errors"] and summary["errors"] == summary["items"]:
         raise BotError(f"every item ended in an error, so nothing was measured: see {run / 'results.jsonl'}.")
     failed = [

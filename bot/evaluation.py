@@ -27,7 +27,7 @@ from bot.backends.ollama import OllamaBackend
 from bot.batch import read_lines
 from bot.claims import strip_citations
 from bot.core import Bot
-from bot.errors import BotError, Timeout
+from bot.errors import BotError
 from bot.grounding import Grounder
 from bot.metrics import (
     citation_precision,
@@ -53,27 +53,52 @@ def seed_items() -> Iterator[dict[str, Any]]:
                 yield {"setting": name.removesuffix(".jsonl"), **json.loads(line)}
 
 
-def rgb_items(path: Path) -> Iterator[dict[str, Any]]:
-    """Three items per RGB query, each with its own small corpus (see ../shared/eval-data/rgb/README.md)."""
+RGB_PATH = Path("../shared/eval-data/rgb/en_fact.json")  # where this project's machines keep it
+
+
+def rgb_items(path: Path = RGB_PATH) -> list[dict[str, Any]]:
+    """Three items per RGB query, each with its own small corpus (see ../shared/eval-data/rgb/README.md).
+    The whole file is read and checked at once, so `bot eval` can fail before the model loads."""
     if not path.is_file():
         raise BotError(f"RGB file not found: {path}. Pass --rgb-path to en_fact.json.")
-    for line in read_lines(path):
+    try:
+        lines = read_lines(path)
+    except (OSError, UnicodeDecodeError) as err:
+        raise BotError(f"--rgb-path {path} cannot be read ({err}).") from None
+    items = []
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        q = json.loads(line)
-        # Each fact is text or a list of its accepted forms ("Oct 19, 2021", "19 October 2021"), as RGB scores.
-        facts = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
-        first = facts[0][0] if isinstance(facts[0], list) else facts[0]
-        base = {"question": q["query"], "history": []}
-        yield {**base, "id": f"rgb{q['id']}-answer", "setting": "answer", "answerable": True,
-               "reference": first, "key_facts": facts[:1], "docs": q["positive"] + q["negative"],
-               "gold": q["positive"]}  # fmt: skip
-        yield {**base, "id": f"rgb{q['id']}-negative", "setting": "negative", "answerable": False,
-               "reference": "", "key_facts": [], "docs": q["negative"], "gold": []}  # fmt: skip
-        if q.get("positive_wrong"):
-            yield {**base, "id": f"rgb{q['id']}-fake", "setting": "fakeanswer", "answerable": True,
-                   "reference": q["fakeanswer"], "key_facts": [q["fakeanswer"]],
-                   "docs": q["positive_wrong"] + q["negative"], "gold": q["positive_wrong"]}  # fmt: skip
+        try:
+            q = json.loads(line)
+            ident, query, answer, positive, negative = (
+                q[k] for k in ("id", "query", "answer", "positive", "negative")
+            )
+            # Each fact is text or a list of its accepted forms ("Oct 19, 2021", "19 October 2021"), as RGB scores.
+            facts = answer if isinstance(answer, list) else [answer]
+            first = facts[0][0] if isinstance(facts[0], list) else facts[0]
+            wrong = q.get("positive_wrong") or []
+            texts = (query, first, *positive, *negative, *wrong, *([q["fakeanswer"]] if wrong else []))
+            if not (
+                isinstance(positive, list) and isinstance(negative, list) and isinstance(wrong, list)
+            ) or not all(isinstance(x, str) for x in texts):
+                raise TypeError
+        except (json.JSONDecodeError, TypeError, KeyError, IndexError):
+            raise BotError(
+                f"--rgb-path {path} line {number} is not an RGB query (a JSON object with id, query, answer, "
+                "positive and negative): give RGB's en_fact.json."
+            ) from None
+        base = {"question": query, "history": []}
+        items.append({**base, "id": f"rgb{ident}-answer", "setting": "answer", "answerable": True,
+                      "reference": first, "key_facts": facts[:1], "docs": positive + negative,
+                      "gold": positive})  # fmt: skip
+        items.append({**base, "id": f"rgb{ident}-negative", "setting": "negative", "answerable": False,
+                      "reference": "", "key_facts": [], "docs": negative, "gold": []})  # fmt: skip
+        if wrong:
+            items.append({**base, "id": f"rgb{ident}-fake", "setting": "fakeanswer", "answerable": True,
+                          "reference": q["fakeanswer"], "key_facts": [q["fakeanswer"]],
+                          "docs": wrong + negative, "gold": wrong})  # fmt: skip
+    return items
 
 
 def _is_fact(fact: object) -> bool:
@@ -104,6 +129,8 @@ def dataset_items(path: Path, max_question_chars: int = MAX_QUESTION_CHARS) -> l
         lines = read_lines(path)
     except UnicodeDecodeError:
         raise BotError(f"--dataset {path} is not UTF-8 text: save it as UTF-8.") from None
+    except OSError as err:
+        raise BotError(f"--dataset {path} cannot be read: {err.strerror or err}.") from None
     items, problems = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -119,7 +146,7 @@ def dataset_items(path: Path, max_question_chars: int = MAX_QUESTION_CHARS) -> l
             continue
         answerable = item["answerable"]
         kind = item.get("kind") or ("answerable" if answerable else "unanswerable")
-        items.append({"id": str(item.get("id", f"line{number}")), "setting": item.get("setting") or kind,
+        items.append({"id": str(item.get("id", f"line{number}")), "setting": kind,
                       "line": number, **{k: v for k, v in item.items() if k not in ("id", "setting")}})  # fmt: skip
     if problems:  # all at once (up to a screenful): one run finds every typo
         more = f" (and {len(problems) - PROBLEMS_SHOWN} more)" if len(problems) > PROBLEMS_SHOWN else ""
@@ -209,7 +236,8 @@ class Judge:
 
     def _yes(self, template: str, **variables: Any) -> bool | None:
         """The judge's verdict, or None (not judged: `judged_answers` counts the rest) with no judge or
-        when it took too long on this answer: one slow verdict must not end a run of hundreds."""
+        when it failed on this answer (too slow, Ollama gone): one lost verdict must not end a run of
+        hundreds."""
         if self.backend is None:
             return None
         messages = [
@@ -219,18 +247,17 @@ class Judge:
         with self._lock:
             # The context the answers ask for (Ollama reloads a model whose num_ctx changes)
             num_ctx = Bot.context_size(messages, JUDGE_TOKENS)
-            chunks = self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=num_ctx)
             try:
                 reply = "".join(
                     with_deadlines(
-                        chunks,
+                        self.backend.stream_chat(messages, max_tokens=JUDGE_TOKENS, num_ctx=num_ctx),
                         first_token=JUDGE_FIRST_TOKEN_SECONDS,
                         total=JUDGE_TOTAL_SECONDS,
                         label="the judge",
                         explain=self.backend.explain_silence,
                     )
                 )
-            except Timeout:
+            except BotError:  # a Timeout too
                 return None
         return reply.strip().lower().startswith("yes")
 
@@ -361,7 +388,7 @@ def run_eval(
                 raise BotError(f'No item of {dataset} has "split": "{split}".')
             work = [(bot, item) for item in items[:limit]]
         else:
-            items = list(rgb_items(rgb_path or Path("../shared/eval-data/rgb/en_fact.json")))
+            items = rgb_items(rgb_path or RGB_PATH)
             items = items[: limit * 3] if limit else items
             work = [
                 (_corpus_bot(bot, item, Path(scratch)), item) for item in tqdm(items, desc="Building corpora")
@@ -371,12 +398,12 @@ def run_eval(
             rows = [f.result() for f in tqdm(futures, desc=f"Evaluating {custom or dataset}", unit="item")]
     name = re.sub(r"[^\w.-]+", "_", custom.stem) if custom is not None else dataset
     run = _new_folder(out_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{name}")
+    (run / "results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     summary = summarize(rows, the_judge.status)
     halves = {h: [r for r in rows if r.get("split") == h] for h in SPLITS}
     if all(halves.values()):
         summary["by_split"] = {h: summarize(part, the_judge.status) for h, part in halves.items()}
     summary.update(dataset=dataset, split=split or "all", backend=bot.backend.name, model=bot.backend.model)
-    (run / "results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     (run / "report.html").write_text(report_html(summary, rows))
     return run, summary
@@ -404,8 +431,22 @@ def _corpus_bot(bot: Bot, item: dict[str, Any], scratch: Path) -> Bot:
     return bot.for_corpus(folder / "corpus", folder / "data")
 
 
-def compare(summary: dict[str, Any], previous_dir: Path) -> list[str]:
-    before = json.loads((previous_dir / "summary.json").read_text())
+def read_summary(run: Path) -> dict[str, Any]:
+    """An earlier run's summary.json, for `--compare`; read before the bot loads, so a wrong folder fails
+    in a second, not after the run."""
+    path = run / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BotError(f"--compare {run} holds no summary.json: give the folder of an earlier run.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BotError(f"--compare {path} cannot be read as a run's summary ({err}).") from None
+    if not isinstance(summary, dict):
+        raise BotError(f"--compare {path} is not a run's summary (a JSON object of metrics).")
+    return summary
+
+
+def compare(summary: dict[str, Any], before: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in summary.items():
         old = before.get(key)

@@ -112,9 +112,8 @@ def generate(bot: Bot, n: int, *, seed: int = 0, progress: bool = True) -> list[
     first. Deterministic for a given corpus, model and `seed`."""
     if n < 1:
         raise BotError("--n must be at least 1.")
+    bot.check_filters()  # an empty corpus is one error
     passages = bot.index.passages()
-    if not passages:
-        raise BotError(f"No articles are indexed from {bot.settings.corpus}. Add .txt, .md or .html files.")
     rng = random.Random(seed)
     answerable = round(n * ANSWERABLE_SHARE) if n > 1 else 1
     off_topic = (n - answerable) // 2

@@ -1143,8 +1143,10 @@ class Grounder:
         return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
 
     def answers(self, kept: list[Verdict], check: Check) -> bool:
-        """Does what survived answer what was asked? It must rest on the evidence the model was shown, fit
-        the question, and the model must agree the evidence shows it."""
+        """Does what survived answer what was asked? It must rest on the evidence the model was shown (a
+        claim matched to a sentence it never read passed the model's checks on the wrong sentence: "North
+        Korea's army is for defense" on the army's size), fit the question, and the model must agree the
+        evidence shows it."""
         evidence = list(dict.fromkeys(v.evidence for v in kept if v.evidence))
         text = " ".join(strip_citations(v.sentence) for v in kept)
         return (

@@ -124,11 +124,11 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = overrides.get(f.name)
+            if value is None and f.name in _ENV:
+                value = os.environ.get(_ENV[f.name]) or None
             if f.name in ("corpus", "data_dir") and isinstance(value, str) and not value.strip():
                 # Path("") is the current folder: `--corpus ""` would index wherever the command runs
                 raise BotError(f"{setting_label(f.name)} is empty: give a folder, or leave it out.")
-            if value is None and f.name in _ENV:
-                value = os.environ.get(_ENV[f.name]) or None
             if value is not None:
                 values[f.name] = _coerce(f.name, value, f.type)
         corpus = Path(values.pop("corpus", bundled_dir("seeds"))).expanduser()

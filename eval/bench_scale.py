@@ -272,7 +272,7 @@ def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str
     each side ranks more candidates."""
     import psycopg
 
-    from bot.retrieval import KEYWORD_CAP, SEARCH
+    from bot.retrieval import KEYWORD_CAP, RRF_K, SEARCH
 
     dense = f"SELECT id FROM {SCHEMA}.passages ORDER BY embedding <=> %s::vector LIMIT 10"
     lines = []
@@ -307,7 +307,7 @@ def recall_sweep(url: str, vectors: list[str], questions: list[str]) -> list[str
                     "vector": v,
                     "n": n,
                     "cap": KEYWORD_CAP,
-                    "rrf_k": 60,
+                    "rrf_k": RRF_K,
                     "top_k": 4,
                     "text": 0,
                 }
@@ -456,7 +456,8 @@ def quality(url: str, work: Path) -> list[str]:
         for question, gold in items:
             vector = embedder.model.get_query_embedding(question)
             found = {
-                f"new store, {n} candidates per side": [(p.source, p.text) for p in r.retrieve(question)]
+                # the best four: retrieval adds more when they are short, the old store never did
+                f"new store, {n} candidates per side": [(p.source, p.text) for p in r.retrieve(question)[:4]]
                 for n, r in new.items()
             }
             found["old store"] = [

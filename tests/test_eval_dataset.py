@@ -105,6 +105,29 @@ def test_a_bad_dataset_line_is_one_error_naming_the_line(tmp_path: Path) -> None
     assert dataset_items(with_bom)[0]["question"] == "Who?"
 
 
+def test_an_unreadable_dataset_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root (CI) no file is unreadable, so the OS's refusal is raised where the file is read."""
+    from bot import evaluation
+
+    (dataset := tmp_path / "secret.jsonl").write_text('{"question": "Who?", "answerable": true}\n')
+
+    def refused(path: Path) -> list[str]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(evaluation, "read_lines", refused)
+    with pytest.raises(BotError, match=f"--dataset {dataset} cannot be read: Permission denied"):
+        dataset_items(dataset)
+
+
+def test_fields_the_eval_does_not_know_are_ignored_whatever_their_type(tmp_path: Path) -> None:
+    """ "setting" once named the report's groups and crashed the summary when it was a list."""
+    (dataset := tmp_path / "mine.jsonl").write_text(
+        '{"question": "Who?", "answerable": true, "setting": ["a"]}\n'
+        '{"question": "Why?", "answerable": false, "kind": "off_topic", "setting": 2, "style": {}}\n'
+    )
+    assert [i["setting"] for i in dataset_items(dataset)] == ["answerable", "off_topic"]
+
+
 def test_a_dataset_line_bot_ask_would_refuse_is_refused_up_front(tmp_path: Path) -> None:
     """They became error rows after the model loaded, and the run exited 0."""
     dataset = write_jsonl(tmp_path / "asks.jsonl", [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import Bot
-from bot.evaluation import _new_folder, compare, rgb_items, run_eval
+from bot.evaluation import _new_folder, compare, read_summary, rgb_items, run_eval
 
 RGB_LIKE = {
     "id": 7,
@@ -46,7 +46,9 @@ def test_cli_writes_the_run_folder_and_enforces_floors(seed_data_dir: Path, tmp_
     assert summary["items"] == 2 and summary["hit_at_k"] is not None
     report = (run / "report.html").read_text()
     assert report.count("<svg") == 2 and rows[0]["id"] in report
-    assert any(line.startswith("key_facts") and "(+0.0000)" in line for line in compare(summary, run))
+    assert any(
+        line.startswith("key_facts") and "(+0.0000)" in line for line in compare(summary, read_summary(run))
+    )
 
 
 def test_cli_refuses_a_misspelt_floor_and_an_empty_corpus_before_any_question(tmp_path: Path) -> None:
@@ -55,10 +57,21 @@ def test_cli_refuses_a_misspelt_floor_and_an_empty_corpus_before_any_question(tm
     common = ["--judge", "none", "--out", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
     (news := tmp_path / "news").mkdir()
     (news / "harbour.md").write_text("# Harbour\n\nThe harbour bridge reopened on 2026-03-14.\n")
+    (listed := tmp_path / "listed").mkdir()
+    (listed / "summary.json").write_text("[1, 2]")
+    (not_rgb := tmp_path / "en_fact.json").write_text(
+        '{"id": 0, "query": "Who?", "answer": "Ann", "positive": ["Ann won."], "negative": []}\n{"id": 1}\n'
+    )
     cases = [
         (["--min", "pass_rat=0.8"], "no metric named 'pass_rat'; did you mean pass_rate?"),
         (["--min", "key_facts=nan"], "--min takes METRIC=NUMBER with a finite number, got 'key_facts=nan'"),
-        (["--compare", str(tmp_path)], f"--compare {tmp_path} holds no summary.json: give a run folder"),
+        (["--compare", str(tmp_path)], f"--compare {tmp_path} holds no summary.json"),
+        (["--compare", str(listed)], f"--compare {listed / 'summary.json'} is not a run's summary"),
+        (
+            ["--dataset", "rgb", "--rgb-path", str(not_rgb)],
+            f"--rgb-path {not_rgb} line 2 is not an RGB query",
+        ),
+        (["--dataset", "rgb", "--rgb-path", str(tmp_path / "no.json")], "RGB file not found"),
         (["--dataset", str(mine), "--corpus", str(empty)], f"No articles are indexed from {empty}"),
         (
             ["--corpus", str(news)],

@@ -199,6 +199,19 @@ def test_the_judge_asks_ollama_for_the_context_the_answers_use(embedded_bot: Bot
     assert {r["options"]["num_ctx"] for r in script.requests if r["path"] == "/api/chat"} == {2048}
 
 
+def test_a_judge_whose_ollama_drops_the_connection_leaves_one_answer_unjudged_not_the_run_ended(
+    embedded_bot: Bot,
+) -> None:
+    from bot.evaluation import Judge
+
+    script = Script(replies=["North Korea has a military of approximately 1.2 million personnel [1]."])
+    with standin_ollama(script) as host:
+        bot = ollama_bot(embedded_bot, host)
+        answer, judge = bot.ask("How large is North Korea's military?"), Judge(bot, "ollama")
+        script.drop_mid_stream = True  # Ollama restarted while judging
+        assert judge.faithful(answer) is None and judge.relevant(answer) is None
+
+
 def test_model_names_compare_as_ollama_compares_them() -> None:
     from bot.backends.ollama import _full_name
 

@@ -288,10 +288,18 @@ def test_an_unknown_backend_is_named_with_the_choices() -> None:
     assert "BOT_BACKEND" in str(caught.value) and "auto" in str(caught.value), caught.value
 
 
-def test_an_empty_folder_argument_is_refused_not_read_as_the_current_folder() -> None:
+def test_an_empty_folder_argument_is_refused_not_read_as_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("corpus", "data_dir"):
         with pytest.raises(BotError, match=rf"\({name}\) is empty: give a folder"):
             Settings.resolve(**{name: " "})
+        with (
+            monkeypatch.context() as env,
+            pytest.raises(BotError, match=rf"\({name}\) is empty: give a folder"),
+        ):
+            env.setenv(f"BOT_{name.upper()}", " ")
+            Settings.resolve()
 
 
 def test_an_unknown_setting_in_python_names_the_close_ones() -> None:
