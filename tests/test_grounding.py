@@ -13,7 +13,6 @@ from bot.answer import Passage
 from bot.claims import content_words
 from bot.grounding import (
     Evidence,
-    Grounder,
     _echoed,
     _mend_bound,
     _mend_cut_abbreviation,
@@ -483,26 +482,6 @@ def test_extractive_fallback_needs_the_models_agreement(scripted_bot: Bot) -> No
     assert ask_with_draft(scripted_bot, question, "About 1.5 million [1].", verdicts=["yes"] * 4).refused
 
 
-def test_a_quote_stands_in_for_the_drafts_answer_not_for_a_sentence_that_merely_shares_its_subject(
-    scripted_bot: Bot,
-) -> None:
-    """The calibrate half's a113: a draft on the benefits the troops gain was quoted with the GUR's report
-    of their arrival, which both excerpts shown name; the words the draft took from the excerpts must be
-    in the quote."""
-    question = (
-        "What motive does the former intelligence director attribute to the leader who sent the troops?"
-    )
-    check = scripted_bot.grounder.check(question, scripted_bot.retrieve(question), scripted_bot.index.texts)
-    draft = "The director attributes the decision to offer battlefield experience and technical training [1]."
-    benefits, arrival = (
-        next(e.quote for e in check.shown if words in e.quote)
-        for words in ("battlefield experience", "first contingent of troops")
-    )
-    assert Grounder.agrees(draft, benefits, check)
-    assert not Grounder.agrees(draft, arrival, check)
-    assert Grounder.agrees("It is a complicated story [1].", arrival, check)  # took nothing to compare
-
-
 def test_a_bare_citation_is_answered_from_the_excerpt_it_points_at(scripted_bot: Bot) -> None:
     """The model sometimes drafts only "[2]": the best sentence of excerpt 2 is quoted if it fits the
     question and the model says it answers; a citation of no excerpt shown says nothing."""
@@ -896,6 +875,8 @@ def test_a_claim_rests_on_a_sentence_the_model_was_shown(embedded_bot: Bot) -> N
     closer match: an answer must rest on what the model read, and resting on the other refused it (RGB:
     "Who is the CEO of Google in 2021?")."""
     from dataclasses import replace
+
+    from bot.grounding import Grounder
 
     article = (
         "Google at ten\n\nSundar Pichai is the CEO of Google, the company said. The firm has offices in Paris "
