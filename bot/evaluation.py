@@ -78,10 +78,12 @@ def rgb_items(path: Path = RGB_PATH) -> list[dict[str, Any]]:
             facts = answer if isinstance(answer, list) else [answer]
             first = facts[0][0] if isinstance(facts[0], list) else facts[0]
             wrong = q.get("positive_wrong") or []
-            texts = (query, first, *positive, *negative, *wrong, *([q["fakeanswer"]] if wrong else []))
-            if not (
-                isinstance(positive, list) and isinstance(negative, list) and isinstance(wrong, list)
-            ) or not all(isinstance(x, str) for x in texts):
+            if not all(
+                isinstance(s, list) and all(isinstance(t, str) for t in s)
+                for s in (positive, negative, wrong)
+            ):
+                raise TypeError  # snippets: lists of text
+            if not all(isinstance(t, str) for t in (query, first, *([q["fakeanswer"]] if wrong else []))):
                 raise TypeError
         except (json.JSONDecodeError, TypeError, KeyError, IndexError):
             raise BotError(
