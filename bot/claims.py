@@ -31,6 +31,12 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
+# A month's name or abbreviation ("sep", "sept") -> a pattern for all its forms as a word, lower case.
+_MONTHS = {
+    form: rf"(?:{full.lower()}|{full[:3].lower()}{'t?' if full == 'September' else ''}\.?)(?!\w)"
+    for full in MONTH_NAMES.split("|")
+    for form in {full.lower(), full[:3].lower(), "sept" if full == "September" else full.lower()}
+}
 COUNT_WINDOW = 2  # words after a number that name what it counts ("six nuclear tests")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _DOUBLE_STOP = re.compile(r"(\b[A-Z]\.)\.(?=\s|$)")
@@ -191,8 +197,10 @@ ABBREVIATION_MAX = 4  # letters of an abbreviation that may be written with dots
 
 def contains_name(text_lower: str, name: str) -> bool:
     """`name` as a word of `text_lower`, allowing its other forms: "Korean" matches "Korea", "Russia"
-    matches "Russian", "Ukrainian" matches "Ukraine", and a capital matches its country ("Moscow":
-    "Russia")."""
+    matches "Russian", "Ukrainian" matches "Ukraine", a capital matches its country ("Moscow":
+    "Russia"), and a month its abbreviation ("September": "Sep 20, 2019")."""
+    if month := _MONTHS.get(name.lower().rstrip(".")):
+        return re.search(rf"(?<!\w){month}", text_lower) is not None
     country = CAPITALS.get(name.lower())
     return _contains_form(text_lower, name) or (country is not None and _contains_form(text_lower, country))
 

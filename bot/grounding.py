@@ -4,9 +4,10 @@ Permissive before generation, strict after. Before the model is asked, a questio
 clear cases: a name in it that no retrieved passage mentions (a false premise), or nothing on topic.
 The model then answers from a few evidence sentences; its own "the articles don't say" is trusted.
 After generation every sentence must be supported by one evidence sentence: same numbers, names in
-the article, the same speaker for who-said-what, no flipped negation, and no added wording unless
-the model, asked a short yes/no question over the claim and that one sentence, agrees it is stated
-(words the claim takes from the question count too: restating the question is no evidence).
+the article, the same speaker for who-said-what, a source not made the doer of what it reports, no
+flipped negation, and no added wording unless the model, asked a short yes/no question over the claim
+and that one sentence, agrees it is stated (words the claim takes from the question count too:
+restating the question is no evidence).
 The supporting sentence becomes the citation's verbatim quote. What survives must answer the question
 asked (the kind of thing asked for, from sentences that name its years, or name none in an article
 dated in them, and give an office it asks about to the organisation it names), and the model must agree
@@ -20,7 +21,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -124,6 +125,12 @@ _SPEECH = re.compile(
 # Where the clause before a speech verb starts, and the agent of a passive one ("… confirmed by Putin").
 _SPEAKER_CLAUSE = re.compile(r".*(?:[,;:—“\"]|\bthat\b)", re.S)
 _AGENT = re.compile(r"\s+by\s+((?:\S+\s*){1,5})")
+_ACCORDING_TO = re.compile(r"\b[Aa]ccording to\s+([^,;]+)")  # the source, up to the comma before its report
+# What a source may be said to do besides speaking: "The New York Times expects …", "GUR records show …"
+_REPORTING = re.compile(
+    r"\b(?:expect|predict|estimate|show|record|list)(?:s|ed|ing)?\b|\b(?:shown|finds?|found|analy[sz](?:is|es|ed|e))\b",
+    re.I,
+)
 SOURCE_WORDS = 12  # "according to the Ukrainian Ministry of Defense's Main Intelligence Directorate (GUR)"
 # A figure's bound, as the article writes it before the figure ("over 600,000", "approximately 1.2 million").
 _BOUND = (
@@ -200,6 +207,13 @@ _UNTITLED_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]
 _CUT_INITIAL = re.compile(r"(?<!\S)(\S+ [A-Z]\.)$")  # "the U." at the very end
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
+# A day of a month, US or British order, and its year if given: "Sep 20, 2019", "20 September 2019".
+_MONTH_FORMS = rf"(?:{MONTH_NAMES}|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)"
+_DATE = re.compile(
+    rf"\b(?:(?P<month>{_MONTH_FORMS})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?![\w,]\d)"
+    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>{_MONTH_FORMS})(?!\w))"
+    r"(?P<year>,?\s+(?:1[89]|20)\d{2}\b)?"
+)
 _WEEKDAY = re.compile(r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day")
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
 _TIME_WORDS = re.compile(
@@ -231,6 +245,7 @@ _PLACE_RUN = re.compile(
     r"\b(?:in|at|near|to|into|from|inside|outside|within|across|throughout|around|toward|towards)\s+"
     r"(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
+_ASKED_PLACE = re.compile(r"\b(?:in|at|near|inside)\s+(?:the\s+)?([\w'’.-]+)", re.I)  # "in the Kursk region"
 _QUESTION_KINDS = (
     ("duration", re.compile(r"^\s*how long\b", re.I)),
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
@@ -418,7 +433,7 @@ def is_whole_sentence(text: str) -> bool:
     )
 
 
-def fits(text: str, evidence: list[Evidence], question: str) -> bool:
+def fits(text: str, evidence: list[Evidence], question: str, named: set[str] | None = None) -> bool:
     """Could `text`, resting on `evidence`, answer the question? It holds the kind of thing asked for,
     its sentences name the years the question names (a sentence about 2021 does not answer "Who won in
     2022?", even in a passage that names 2022), give an office asked about to the organisation the
@@ -426,13 +441,15 @@ def fits(text: str, evidence: list[Evidence], question: str) -> bool:
     does not answer "How many containers has Russia shipped to North Korea?"), and their passages do not
     say the opposite of the question ("Why did the council reject …?" on "… voted to approve …"). A figure
     for an event rests on a sentence that names the event (`names_event`), and one for a quantity on
-    sentences naming the quantity (`names_attribute`)."""
+    sentences naming the quantity (`names_attribute`), and one for a place on sentences naming the place
+    (`names_place`; `named` holds the names the retrieved passages use, in lower case)."""
     years = _YEAR.findall(question)
     quotes = " ".join(ev.quote for ev in evidence)
     return (
         answers_kind(text, question)
         and names_event(quotes, question)
         and names_attribute(text, quotes, question)
+        and names_place(quotes, question, named or set())
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(quotes, question, [(ev.quote, ev.passage.text) for ev in evidence])
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
@@ -447,6 +464,16 @@ def names_event(text: str, question: str) -> bool:
     most), so for them only a claim repeating the event is held to it (`unnamed_events`)."""
     events = asked_events(question) if question_kind(question) == "number" else ()
     return not events or any(forms & _lower_words(text) for forms in events)
+
+
+def names_place(quotes: str, question: str, named: set[str]) -> bool:
+    """Does `quotes` name the place a "how many" question counts in? "How many Russian soldiers died in
+    Kursk?" is not answered by "over 600,000 Russian soldiers have died" since the invasion, wherever. A
+    place is a word after "in", "at", … that the retrieved passages write as a name (`named`: "kursk")."""
+    if question_kind(question) != "number":
+        return True
+    places = [clean_word(m.group(1)) for m in _ASKED_PLACE.finditer(question)]
+    return all(contains_name(quotes.lower(), p) for p in places if p.lower() in named)
 
 
 def names_attribute(text: str, quotes: str, question: str) -> bool:
@@ -704,6 +731,26 @@ def _swapped(claim: str, quote: str) -> bool:
     )
 
 
+def _source_as_actor(claim: str, quote: str, question: str) -> str | None:
+    """A name the evidence gives only as the source of what it reports ("According to … Main Intelligence
+    Directorate (GUR), the first contingent … in Kursk"), which the claim makes do something ("The GUR is
+    in charge of the North Korean troops in Kursk"). A source tells only who says so: a claim or question
+    about saying may name it."""
+    claim = strip_citations(claim)
+    if any(p.search(t) for p in (_SPEECH, _REPORTING) for t in (claim, question)):
+        return None
+    if not (sources := _ACCORDING_TO.findall(quote)):
+        return None
+    source, rest, asked = " ".join(sources).lower(), _ACCORDING_TO.sub(" ", quote).lower(), question.lower()
+    return next(
+        (
+            n for n in sorted(names_in(claim, ordinary=ANY_TEXT))
+            if contains_name(source, n) and not contains_name(rest, n) and not contains_name(asked, n)
+        ),
+        None,
+    )  # fmt: skip
+
+
 def _opposite(statement: str, passage: str) -> str | None:
     """A word of `statement` whose opposite the evidence's passage uses while never using the word itself:
     "The council rejected the bridge funding" against "… voted 7 to 2 to approve $45 million …". Where the
@@ -897,6 +944,8 @@ class EvidenceSet:
             problems.append(f"said by {' '.join(sorted(speakers))}")
         if _swapped(claim, ev.quote):
             problems.append("roles swapped")
+        if source := _source_as_actor(claim, ev.quote, question):
+            problems.append(f"{source} is only the source")
         if _stated_as_certain(claim, ev.quote, question):
             problems.append("stated as certain")
         if opposite := _opposite(claim, ev.passage.text):
@@ -943,6 +992,13 @@ class EvidenceSet:
         """The names in `text` that the question does not give: what a claim or a draft adds to it."""
         asked = question.lower()
         return {n for n in self.names(text) if not contains_name(asked, n)}
+
+    @cached_property
+    def passage_names(self) -> set[str]:
+        """The names the retrieved passages use and never write in lower case ("kursk", not "war" as in
+        "the Korean War"), in lower case: "kursk" in a question is a place."""
+        lower = set(_LOWER_WORDS.findall(self._all_text))
+        return {n.lower() for n in self.names(self._all_text)} - lower
 
     def names(self, text: str) -> set[str]:
         """The names in `text`; a first word counts only if the passages never write it in lower case.
@@ -1137,9 +1193,8 @@ class Grounder:
             ):
                 reasons = reasons or [f"not stated: {', '.join(added + echoed)}"]
                 continue
-            return Verdict(
-                _mend_bound(_mend_cut_abbreviation(sentence, ev.quote), ev.quote), ev, float(sims[i])
-            )
+            mended = _mend_year(_mend_bound(_mend_cut_abbreviation(sentence, ev.quote), ev.quote), ev.quote)
+            return Verdict(mended, ev, float(sims[i]))
         return Verdict(sentence, None, float(sims.max()) if len(sims) else 0.0, reasons)
 
     def answers(self, kept: list[Verdict], check: Check) -> bool:
@@ -1151,7 +1206,7 @@ class Grounder:
         text = " ".join(strip_citations(v.sentence) for v in kept)
         return (
             any(ev in check.shown for ev in evidence)
-            and fits(text, evidence, check.question)
+            and fits(text, evidence, check.question, check.evidence.passage_names)
             and self._model_says(
                 "correct",
                 evidence=" ".join(check.evidence.context(ev, text, check.question) for ev in evidence),
@@ -1176,7 +1231,7 @@ class Grounder:
         for ev, score in candidates[:2]:
             if (
                 is_whole_sentence(ev.quote)
-                and fits(ev.quote, [ev], check.question)
+                and fits(ev.quote, [ev], check.question, check.evidence.passage_names)
                 and (pointed or self.agrees(draft, ev.quote, check))
                 and self._model_says("answers", question=check.question, evidence=ev.quote)
             ):
@@ -1230,6 +1285,26 @@ def _mend_bound(sentence: str, quote: str) -> str:
             bound = bound.capitalize() if not text[:start].strip() else bound
             mended = f"{mended[:start]}{bound} {mended[start:]}"
     return sentence if mended == text else mended
+
+
+def _mend_year(sentence: str, quote: str) -> str:
+    """The model often drops a date's year ("It was released on September 20" for "Sep 20, 2019"), which
+    answers "When …?" by half: the evidence's year goes back after the date, where the evidence dates
+    that day in one year only."""
+    years: dict[tuple[str, str], set[str]] = {}
+    for m in _DATE.finditer(quote):
+        if m["year"]:
+            years.setdefault(_day(m), set()).add(m["year"].strip(" ,"))
+    text = strip_citations(sentence)
+    mended = text
+    for m in reversed(list(_DATE.finditer(text))):
+        if not m["year"] and len(found := years.get(_day(m), set())) == 1:
+            mended = f"{mended[: m.end()]}{', ' if m['month'] else ' '}{min(found)}{mended[m.end() :]}"
+    return sentence if mended == text else mended
+
+
+def _day(date: re.Match[str]) -> tuple[str, str]:
+    return ((date["month"] or date["month2"])[:3].lower(), str(int(date["day"] or date["day2"])))
 
 
 def _echoed(claim: str, asked: set[str], quote_words: set[str]) -> list[str]:

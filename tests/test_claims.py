@@ -70,3 +70,11 @@ def test_an_abbreviation_is_the_same_name_with_or_without_dots() -> None:
     assert contains_name("won the us open", "U.S")
     assert contains_name("the u.s. open", "US") and contains_name("the u.n. said", "UN")
     assert not contains_name("unesco said", "UN") and not contains_name("the uk said", "U.S")
+
+
+def test_a_month_is_the_same_name_written_short() -> None:
+    """Web snippets date things "Sep 20, 2019"; the model writes "September 20"."""
+    assert contains_name("released on sep 20, 2019", "September")
+    assert contains_name("on sept. 20", "September")
+    assert contains_name("released on september 20", "Sep") and contains_name("on 5 december", "Dec.")
+    assert not contains_name("the marines landed", "March") and not contains_name("on sep 20", "October")

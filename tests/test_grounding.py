@@ -16,6 +16,8 @@ from bot.grounding import (
     _echoed,
     _mend_bound,
     _mend_cut_abbreviation,
+    _mend_year,
+    _source_as_actor,
     _speakers,
     _stated_as_certain,
     _swapped,
@@ -25,6 +27,7 @@ from bot.grounding import (
     holds_office,
     names_attribute,
     names_event,
+    names_place,
     passage_sentences,
     plain_question,
     question_kind,
@@ -739,6 +742,93 @@ def test_a_quote_that_sends_things_the_other_way_does_not_answer() -> None:
     # but meeting, facing or beating someone goes both ways: word order says nothing there
     assert not _swapped("Biden is due to meet Xi Jinping.", "Xi Jinping is due to meet Biden.")
     assert not _swapped("Spain will go on to face England.", "England advanced to face Spain.")
+
+
+GUR = (
+    "According to the Ukrainian Ministry of Defense’s Main Intelligence Directorate (GUR), the first contingent "
+    "of troops from the Democratic People’s Republic of Korea (North Korea) has indeed made it to the front "
+    "lines of the Russia-Ukraine war, with records showing their presence in Kursk as of yesterday."
+)
+
+
+def test_the_source_of_a_report_is_not_made_its_actor_even_when_the_model_agrees(scripted_bot: Bot) -> None:
+    """The GUR reports the troops' arrival; it is in charge of nothing the article says."""
+    question = "who's in charge of the north korean troops in kursk?"
+    draft = "The GUR is in charge of the North Korean troops in Kursk [1]."
+    answer = ask_with_draft(scripted_bot, question, draft, verdicts=["yes"] * 8)
+    assert "in charge" not in answer.text and "GUR" in answer.removed_sentences[0], answer
+    assert _source_as_actor(draft, GUR, question) == "GUR"
+
+
+def test_a_source_may_be_named_for_what_it_reports() -> None:
+    question = "Where are the North Korean troops?"
+    assert _source_as_actor("The GUR says the North Korean troops are in Kursk.", GUR, question) is None
+    assert _source_as_actor("GUR records show the troops in Kursk.", GUR, question) is None
+    assert _source_as_actor("The North Korean troops are in Kursk.", GUR, question) is None  # not the source
+    assert _source_as_actor("The GUR is in Kursk.", GUR, "Who reported the troops in Kursk?") is None
+    assert _source_as_actor("The GUR is in Kursk.", GUR, "What is the GUR doing?") is None  # asked about
+    named = (
+        "According to the GUR, the troops reached Kursk, where the GUR has seen 3,000 of them."  # not only
+    )
+    assert _source_as_actor("The GUR leads the troops in Kursk.", named, question) is None
+
+
+def test_an_answer_that_drops_a_dates_year_gets_it_back(embedded_bot: Bot, tmp_path: Path) -> None:
+    launch = (
+        "Apple's new phone goes on sale\n\nApple released the iPhone 11 on Sep 20, 2019, at a starting price "
+        "of $699. Queues formed outside its stores in several cities before the doors opened that morning."
+    )
+    bot = scripted_bot_on(embedded_bot, tmp_path, {"launch.txt": launch})
+    draft = "The iPhone 11 was released on September 20 [1]."
+    answer = ask_with_draft(bot, "When was the iPhone 11 released?", draft, verdicts=["yes"] * 8)
+    assert answer.text.startswith("The iPhone 11 was released on September 20, 2019 [1]"), answer.text
+
+
+def test_a_figure_for_a_place_rests_on_a_sentence_naming_it_even_when_the_model_agrees(
+    scripted_bot: Bot,
+) -> None:
+    """The 600,000 dead are the whole war's, not Kursk's."""
+    for question in (
+        "How many Russian soldiers have been killed in the Kursk region?",
+        "how many russians died in kursk",
+    ):
+        answer = ask_with_draft(scripted_bot, question, "Over 600,000 [1].", verdicts=["yes"] * 8)
+        assert answer.refused, answer.text
+    answer = ask_with_draft(
+        scripted_bot, "how many russian soldiers died in the war", "Over 600,000 [1].", ["yes"] * 8
+    )
+    assert "600,000" in answer.text, answer.text
+
+
+def test_names_place() -> None:
+    named = {"north", "korean", "russia", "kursk"}  # what the passages write as names
+    died = "Over 600,000 Russian soldiers have died."
+    assert not names_place(died, "how many died in kursk?", named)
+    assert names_place(
+        "North Korean troops arrived in Russia's Kursk region.", "How many are in Kursk?", named
+    )
+    assert names_place(died, "How many died in the war?", named)  # no place named
+    assert names_place(died, "How many died in Bakhmut?", set())  # no passage names it: unknown
+    assert names_place(died, "Where did they die in Kursk?", named)  # no figure asked
+
+
+def test_a_date_gets_back_the_year_its_evidence_gives_it() -> None:
+    quote = (
+        "Apple released the iPhone 11 on Sep 20, 2019, ten days after it was announced on 10 September 2019."
+    )
+    assert (
+        _mend_year("It was released on September 20 [1].", quote) == "It was released on September 20, 2019."
+    )
+    assert (
+        _mend_year("It was announced on 10th September.", quote) == "It was announced on 10th September 2019."
+    )
+    assert (
+        _mend_year("It came out September 20, 2019.", quote) == "It came out September 20, 2019."
+    )  # has one
+    assert _mend_year("It came out on September 21.", quote) == "It came out on September 21."  # another day
+    both = "The show aired on May 5, 2019 and again on May 5, 2020."
+    assert _mend_year("It aired on May 5.", both) == "It aired on May 5."  # which year is unknown
+    assert _mend_year("They sent 20 containers.", quote) == "They sent 20 containers."
 
 
 VOTE = (
