@@ -31,12 +31,8 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
-# A month's name or abbreviation ("sep", "sept") -> a pattern for all its forms as a word, lower case.
-_MONTHS = {
-    form: rf"(?:{full.lower()}|{full[:3].lower()}{'t?' if full == 'September' else ''}\.?)(?!\w)"
-    for full in MONTH_NAMES.split("|")
-    for form in {full.lower(), full[:3].lower(), "sept" if full == "September" else full.lower()}
-}
+MONTH_SHORT = "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"  # "Sep 20", "20 Sept. 2019"
+DAY_NUMBER = r"(?<!\d)(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?(?!\d|,\d{3})"  # not in "20,000" or "123"
 COUNT_WINDOW = 2  # words after a number that name what it counts ("six nuclear tests")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _DOUBLE_STOP = re.compile(r"(\b[A-Z]\.)\.(?=\s|$)")
@@ -199,10 +195,25 @@ def contains_name(text_lower: str, name: str) -> bool:
     """`name` as a word of `text_lower`, allowing its other forms: "Korean" matches "Korea", "Russia"
     matches "Russian", "Ukrainian" matches "Ukraine", a capital matches its country ("Moscow":
     "Russia"), and a month its abbreviation ("September": "Sep 20, 2019")."""
-    if month := _MONTHS.get(name.lower().rstrip(".")):
-        return re.search(rf"(?<!\w){month}", text_lower) is not None
+    if month := _MONTH_FORMS.get(name.lower().rstrip(".")):
+        return re.search(month, text_lower) is not None
     country = CAPITALS.get(name.lower())
     return _contains_form(text_lower, name) or (country is not None and _contains_form(text_lower, country))
+
+
+def _month_forms() -> dict[str, str]:
+    """A month's name or abbreviation ("sep", "sept") -> a pattern for its forms in lower-case text: the
+    name as a word, or its abbreviation next to a day ("sep 20", "20 sept."), as "jan" alone may be a
+    person and "mar" a verb."""
+    forms = {}
+    for full in MONTH_NAMES.lower().split("|"):
+        short = "sept?" if full == "september" else full[:3]
+        pattern = rf"(?<!\w)(?:{full}(?!\w)|{short}\.?\s+{DAY_NUMBER}|{DAY_NUMBER}\s+{short}(?![a-z]))"
+        forms |= {full: pattern, full[:3]: pattern} | ({"sept": pattern} if full == "september" else {})
+    return forms
+
+
+_MONTH_FORMS = _month_forms()
 
 
 def _contains_form(text_lower: str, name: str) -> bool:

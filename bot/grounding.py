@@ -28,8 +28,10 @@ import numpy as np
 from bot.answer import ALL_ARTICLES, UNSUPPORTED_MARK, Citation, Passage
 from bot.articles import article_sentences
 from bot.claims import (
+    DAY_NUMBER,
     EVENT_VERBS,
     MONTH_NAMES,
+    MONTH_SHORT,
     OCCASION_WORDS,
     OFFICES,
     OPPOSITES,
@@ -125,7 +127,10 @@ _SPEECH = re.compile(
 # Where the clause before a speech verb starts, and the agent of a passive one ("… confirmed by Putin").
 _SPEAKER_CLAUSE = re.compile(r".*(?:[,;:—“\"]|\bthat\b)", re.S)
 _AGENT = re.compile(r"\s+by\s+((?:\S+\s*){1,5})")
-_ACCORDING_TO = re.compile(r"\b[Aa]ccording to\s+([^,;]+)")  # the source, up to the comma before its report
+_ACCORDING_TO = re.compile(
+    r"\b[Aa]ccording to\s+([^,;]+)[,;]"
+)  # the source, up to the comma before its report
+_SUBJECT = re.compile(r"^\W*(?:[Tt]he\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")  # "The GUR is …" -> GUR
 # What a source may be said to do besides speaking: "The New York Times expects …", "GUR records show …"
 _REPORTING = re.compile(
     r"\b(?:expect|predict|estimate|show|record|list)(?:s|ed|ing)?\b|\b(?:shown|finds?|found|analy[sz](?:is|es|ed|e))\b",
@@ -207,12 +212,11 @@ _UNTITLED_WORD = re.compile(rf"(?<![\w'’-])(?!(?:{_TITLE_SMALL_WORDS})\b)[a-z]
 _CUT_INITIAL = re.compile(r"(?<!\S)(\S+ [A-Z]\.)$")  # "the U." at the very end
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
-# A day of a month, US or British order, and its year if given: "Sep 20, 2019", "20 September 2019".
-_MONTH_FORMS = rf"(?:{MONTH_NAMES}|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?)"
+# A day of a month, US or British order, and its year if given: "Sep 20, 2019", "20th of September 2019".
+_MONTH_FORMS = rf"(?:{MONTH_NAMES}|(?:{MONTH_SHORT})\.?)"
 _DATE = re.compile(
-    rf"\b(?:(?P<month>{_MONTH_FORMS})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?![\w,]\d)"
-    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>{_MONTH_FORMS})(?!\w))"
-    r"(?P<year>,?\s+(?:1[89]|20)\d{2}\b)?"
+    rf"\b(?:(?P<month>{_MONTH_FORMS})\s+(?P<day>{DAY_NUMBER})|(?P<day2>{DAY_NUMBER})\s+(?:of\s+)?"
+    rf"(?P<month2>{_MONTH_FORMS})(?!\w))(?P<year>,?\s+(?:1[89]|20)\d{{2}}\b)?"
 )
 _WEEKDAY = re.compile(r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day")
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
@@ -246,6 +250,7 @@ _PLACE_RUN = re.compile(
     r"(?:the\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
 _ASKED_PLACE = re.compile(r"\b(?:in|at|near|inside)\s+(?:the\s+)?([\w'’.-]+)", re.I)  # "in the Kursk region"
+_POSSESSIVE = re.compile(r"['’]s?$")
 _QUESTION_KINDS = (
     ("duration", re.compile(r"^\s*how long\b", re.I)),
     ("number", re.compile(r"^\s*(?:how (?:many|much|large|big|old|far|often)|what (?:number|percentage|share|is the (?:number|size))|how many times)\b", re.I)),
@@ -433,7 +438,7 @@ def is_whole_sentence(text: str) -> bool:
     )
 
 
-def fits(text: str, evidence: list[Evidence], question: str, named: set[str] | None = None) -> bool:
+def fits(text: str, evidence: list[Evidence], question: str, named: set[str]) -> bool:
     """Could `text`, resting on `evidence`, answer the question? It holds the kind of thing asked for,
     its sentences name the years the question names (a sentence about 2021 does not answer "Who won in
     2022?", even in a passage that names 2022), give an office asked about to the organisation the
@@ -441,7 +446,7 @@ def fits(text: str, evidence: list[Evidence], question: str, named: set[str] | N
     does not answer "How many containers has Russia shipped to North Korea?"), and their passages do not
     say the opposite of the question ("Why did the council reject …?" on "… voted to approve …"). A figure
     for an event rests on a sentence that names the event (`names_event`), and one for a quantity on
-    sentences naming the quantity (`names_attribute`), and one for a place on sentences naming the place
+    sentences naming the quantity (`names_attribute`), and one for a place on passages naming the place
     (`names_place`; `named` holds the names the retrieved passages use, in lower case)."""
     years = _YEAR.findall(question)
     quotes = " ".join(ev.quote for ev in evidence)
@@ -449,7 +454,7 @@ def fits(text: str, evidence: list[Evidence], question: str, named: set[str] | N
         answers_kind(text, question)
         and names_event(quotes, question)
         and names_attribute(text, quotes, question)
-        and names_place(quotes, question, named or set())
+        and names_place(" ".join(ev.passage.text for ev in evidence), question, named)
         and all(ev.names_year(year) for ev in evidence for year in years)
         and holds_office(quotes, question, [(ev.quote, ev.passage.text) for ev in evidence])
         and not any(_swapped(question, ev.quote) or _opposite(question, ev.passage.text) for ev in evidence)
@@ -466,14 +471,17 @@ def names_event(text: str, question: str) -> bool:
     return not events or any(forms & _lower_words(text) for forms in events)
 
 
-def names_place(quotes: str, question: str, named: set[str]) -> bool:
-    """Does `quotes` name the place a "how many" question counts in? "How many Russian soldiers died in
-    Kursk?" is not answered by "over 600,000 Russian soldiers have died" since the invasion, wherever. A
-    place is a word after "in", "at", … that the retrieved passages write as a name (`named`: "kursk")."""
+def names_place(passages: str, question: str, named: set[str]) -> bool:
+    """Do the passages a figure rests on name the place a "how many" question counts in? "How many
+    Russian soldiers died in Kursk?" is not answered by "over 600,000 Russian soldiers have died" since
+    the invasion, in a passage that never names Kursk. A place is a word after "in", "at", … that the
+    retrieved passages write only as a name (`named`: "kursk"), not a possessive ("in Israel's strike")."""
     if question_kind(question) != "number":
         return True
-    places = [clean_word(m.group(1)) for m in _ASKED_PLACE.finditer(question)]
-    return all(contains_name(quotes.lower(), p) for p in places if p.lower() in named)
+    places = [
+        clean_word(m.group(1)) for m in _ASKED_PLACE.finditer(question) if not _POSSESSIVE.search(m.group(1))
+    ]
+    return all(contains_name(passages.lower(), p) for p in places if p.lower() in named)
 
 
 def names_attribute(text: str, quotes: str, question: str) -> bool:
@@ -734,17 +742,18 @@ def _swapped(claim: str, quote: str) -> bool:
 def _source_as_actor(claim: str, quote: str, question: str) -> str | None:
     """A name the evidence gives only as the source of what it reports ("According to … Main Intelligence
     Directorate (GUR), the first contingent … in Kursk"), which the claim makes do something ("The GUR is
-    in charge of the North Korean troops in Kursk"). A source tells only who says so: a claim or question
-    about saying may name it."""
+    in charge of the North Korean troops in Kursk": the name the claim opens with). A source tells only
+    who says so: a claim about saying or reporting, or a question about saying, may name it."""
     claim = strip_citations(claim)
-    if any(p.search(t) for p in (_SPEECH, _REPORTING) for t in (claim, question)):
+    if _SPEECH.search(claim) or _REPORTING.search(claim) or _SPEECH.search(question):
         return None
-    if not (sources := _ACCORDING_TO.findall(quote)):
+    sources = [s for s in _ACCORDING_TO.findall(quote) if len(s.split()) <= SOURCE_WORDS]
+    if not sources or not (subject := _SUBJECT.match(claim)):
         return None
     source, rest, asked = " ".join(sources).lower(), _ACCORDING_TO.sub(" ", quote).lower(), question.lower()
     return next(
         (
-            n for n in sorted(names_in(claim, ordinary=ANY_TEXT))
+            n for n in sorted(names_in(subject.group(1), ordinary=ANY_TEXT))
             if contains_name(source, n) and not contains_name(rest, n) and not contains_name(asked, n)
         ),
         None,
@@ -1290,21 +1299,25 @@ def _mend_bound(sentence: str, quote: str) -> str:
 def _mend_year(sentence: str, quote: str) -> str:
     """The model often drops a date's year ("It was released on September 20" for "Sep 20, 2019"), which
     answers "When …?" by half: the evidence's year goes back after the date, where the evidence dates
-    that day in one year only."""
-    years: dict[tuple[str, str], set[str]] = {}
+    that day in one year only and the sentence gives no year of its own ("on September 20 of 2019")."""
+    years: dict[tuple[str, int], set[str]] = {}
     for m in _DATE.finditer(quote):
         if m["year"]:
             years.setdefault(_day(m), set()).add(m["year"].strip(" ,"))
     text = strip_citations(sentence)
+    if _YEAR.search(text):
+        return sentence
     mended = text
     for m in reversed(list(_DATE.finditer(text))):
         if not m["year"] and len(found := years.get(_day(m), set())) == 1:
-            mended = f"{mended[: m.end()]}{', ' if m['month'] else ' '}{min(found)}{mended[m.end() :]}"
+            mended = f"{mended[: m.end()]}{', ' if m['month'] else ' '}{next(iter(found))}{mended[m.end() :]}"
     return sentence if mended == text else mended
 
 
-def _day(date: re.Match[str]) -> tuple[str, str]:
-    return ((date["month"] or date["month2"])[:3].lower(), str(int(date["day"] or date["day2"])))
+def _day(date: re.Match[str]) -> tuple[str, int]:
+    """(month, day) of a `_DATE` match, the same for "Sept. 20th" and "20 September"."""
+    day = date["day"] or date["day2"]
+    return (date["month"] or date["month2"])[:3].lower(), int(re.match(r"\d+", day).group(0))  # type: ignore[union-attr]
 
 
 def _echoed(claim: str, asked: set[str], quote_words: set[str]) -> list[str]:

@@ -78,3 +78,7 @@ def test_a_month_is_the_same_name_written_short() -> None:
     assert contains_name("on sept. 20", "September")
     assert contains_name("released on september 20", "Sep") and contains_name("on 5 december", "Dec.")
     assert not contains_name("the marines landed", "March") and not contains_name("on sep 20", "October")
+    # an abbreviation alone is no month: a person, a verb, a place
+    assert not contains_name("jan egeland said", "January") and not contains_name(
+        "talks at mar-a-lago", "March"
+    )

@@ -771,6 +771,11 @@ def test_a_source_may_be_named_for_what_it_reports() -> None:
         "According to the GUR, the troops reached Kursk, where the GUR has seen 3,000 of them."  # not only
     )
     assert _source_as_actor("The GUR leads the troops in Kursk.", named, question) is None
+    # the source is what a report's comma ends, and only the name a claim opens with is made to act
+    no_comma = "According to the GUR the North Korean troops reached Kursk and clashed with Ukrainian forces."
+    assert _source_as_actor("North Korean troops reached Kursk.", no_comma, question) is None
+    treaty = "According to a treaty signed with Russia, North Korea sent 10,000 troops."
+    assert _source_as_actor("North Korea sent 10,000 troops to Russia.", treaty, question) is None
 
 
 def test_an_answer_that_drops_a_dates_year_gets_it_back(embedded_bot: Bot, tmp_path: Path) -> None:
@@ -810,6 +815,7 @@ def test_names_place() -> None:
     assert names_place(died, "How many died in the war?", named)  # no place named
     assert names_place(died, "How many died in Bakhmut?", set())  # no passage names it: unknown
     assert names_place(died, "Where did they die in Kursk?", named)  # no figure asked
+    assert names_place(died, "How many died in Kursk's strike?", named)  # whose, not where
 
 
 def test_a_date_gets_back_the_year_its_evidence_gives_it() -> None:
