@@ -127,9 +127,8 @@ _SPEECH = re.compile(
 # Where the clause before a speech verb starts, and the agent of a passive one ("… confirmed by Putin").
 _SPEAKER_CLAUSE = re.compile(r".*(?:[,;:—“\"]|\bthat\b)", re.S)
 _AGENT = re.compile(r"\s+by\s+((?:\S+\s*){1,5})")
-_ACCORDING_TO = re.compile(
-    r"\b[Aa]ccording to\s+([^,;]+)[,;]"
-)  # the source, up to the comma before its report
+# The source, up to the comma before its report: "According to the GUR, …"
+_ACCORDING_TO = re.compile(r"\b[Aa]ccording to\s+([^,;]+)[,;]")
 _SUBJECT = re.compile(r"^\W*(?:[Tt]he\s+)?([A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)")  # "The GUR is …" -> GUR
 # What a source may be said to do besides speaking: "The New York Times expects …", "GUR records show …"
 _REPORTING = re.compile(
@@ -213,10 +212,10 @@ _CUT_INITIAL = re.compile(r"(?<!\S)(\S+ [A-Z]\.)$")  # "the U." at the very end
 _SPACED_ABBREVIATION = re.compile(r"\b([A-Z])\. (?=[A-Z]\.)")  # the model writes "U. S." for "U.S."
 _MONTH = re.compile(MONTH_NAMES)
 # A day of a month, US or British order, and its year if given: "Sep 20, 2019", "20th of September 2019".
-_MONTH_FORMS = rf"(?:{MONTH_NAMES}|(?:{MONTH_SHORT})\.?)"
+_MONTH_WORD = rf"(?:{MONTH_NAMES}|(?:{MONTH_SHORT})\.?)"
 _DATE = re.compile(
-    rf"\b(?:(?P<month>{_MONTH_FORMS})\s+(?P<day>{DAY_NUMBER})|(?P<day2>{DAY_NUMBER})\s+(?:of\s+)?"
-    rf"(?P<month2>{_MONTH_FORMS})(?!\w))(?P<year>,?\s+(?:1[89]|20)\d{{2}}\b)?"
+    rf"\b(?:(?P<month>{_MONTH_WORD})\s+(?P<day>{DAY_NUMBER})|(?P<day2>{DAY_NUMBER})\s+(?:of\s+)?"
+    rf"(?P<month2>{_MONTH_WORD})(?!\w))(?P<year>,?\s+(?:1[89]|20)\d{{2}}\b)?"
 )
 _WEEKDAY = re.compile(r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day")
 _DAY_OF_MONTH = re.compile(rf"\b(?:{MONTH_NAMES})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_NAMES})\b")
